@@ -135,4 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m stylekit.cli`: run the package's module, so sub-commands register into the same registry
+    from stylekit.cli import main as _main
+
+    sys.exit(_main())

@@ -68,7 +68,7 @@ def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             if size == 0:
                 raise ImageError(f"{what} is empty (0 bytes).")
             if size > MAX_FILE_BYTES:
-                raise ImageError(f"{what} is {size / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB.")
+                raise ImageError(f"{what} is {size / 2**20:.0f} MiB; the limit is {MAX_FILE_BYTES / 2**20:.0f} MiB.")
             try:
                 data = p.read_bytes()
             except OSError as e:
@@ -80,7 +80,7 @@ def open_image(src: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         if len(data) == 0:
             raise ImageError(f"{what} is empty (0 bytes).")
         if len(data) > MAX_FILE_BYTES:
-            raise ImageError(f"{what} is {len(data) / 1e6:.0f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB.")
+            raise ImageError(f"{what} is {len(data) / 2**20:.0f} MiB; the limit is {MAX_FILE_BYTES / 2**20:.0f} MiB.")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -1,0 +1,470 @@
+"""The demo's logic without Gradio: inputs, the shipped style catalogue, the three modes, metrics.
+
+Everything heavy is created once and shared by all requests (thread-safe): the VGG encoder, the
+onnxruntime runners (``export.runtime``), AdaIN style statistics (cached per style image, keyed by a
+hash of its pixels) and the metric targets (content features / style Gram matrices, same keying).
+A mode whose model is not shipped yet raises :class:`ModelUnavailable` with a readable message; the
+next request tries again, so the app lights up as soon as the model files exist.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from stylekit.errors import ParameterError, StyleKitError, WeightsError
+from stylekit.images import pil_to_tensor, resize, resize_long_side
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+#: Inputs with more pixels than this are downscaled (with a visible note) before anything runs.
+PIXEL_CAP = 1024 * 1024
+#: Long side of the fast modes' output (the UI slider's range and default).
+FAST_SIZES = (64, 1024, 512)
+#: Gatys output long side (range and default) and final-scale steps (range and default).
+GATYS_SIZES = (64, 512, 256)
+GATYS_STEPS = (5, 300, 40)
+
+
+class ModelUnavailable(StyleKitError):
+    """The model of a mode is not shipped / cannot be loaded (yet)."""
+
+
+# ---- inputs --------------------------------------------------------------------------------------------------
+def pixel_hash(x: torch.Tensor | Image.Image | np.ndarray) -> str:
+    """A short hash of an image's 8-bit pixels (same pixels -> same key, whatever the file)."""
+    if isinstance(x, torch.Tensor):
+        arr = (x.detach()[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    elif isinstance(x, Image.Image):
+        arr = np.asarray(x.convert("RGB"))
+    else:
+        arr = np.asarray(x)
+    h = hashlib.sha1(np.ascontiguousarray(arr).tobytes())
+    h.update(str(arr.shape).encode())
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class Input:
+    """A prepared input image: tensor (1, 3, H, W) [0, 1], pixel hash, and a note if it was downscaled."""
+
+    tensor: torch.Tensor
+    key: str
+    note: str = ""
+
+
+def prepare(img: Image.Image | np.ndarray | torch.Tensor | None, what: str, cap: int = PIXEL_CAP) -> Input:
+    """Convert an input to a tensor; above ``cap`` pixels it is downscaled (the note says so)."""
+    if img is None:
+        raise ParameterError(f"Please give a {what} image (upload one, or pick an example).")
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img.astype(np.uint8)).convert("RGB")
+    if isinstance(img, Image.Image):
+        x = pil_to_tensor(img.convert("RGB"))
+    else:
+        x = img.float()
+    note = ""
+    h, w = x.shape[-2:]
+    if h * w > cap:
+        s = (cap / (h * w)) ** 0.5
+        nh, nw = max(8, int(h * s)), max(8, int(w * s))
+        x = resize(x, nh, nw)
+        note = (f"The {what} image ({w}×{h}) is above the {cap / 1e6:.1f}-megapixel limit; "
+                f"it was downscaled to {nw}×{nh}.")
+    return Input(x.contiguous(), pixel_hash(x), note)
+
+
+class LRU:
+    """A small thread-safe LRU cache."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        value = make()
+        with self._lock:
+            self._d[key] = value
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+# ---- the style catalogue ---------------------------------------------------------------------------------------
+@dataclass
+class StyleEntry:
+    name: str
+    path: Path
+    shipped: bool        # the feed-forward network was trained on it
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ") + (" ★" if self.shipped else "")
+
+
+def _record(rec: Any, *names: str) -> Any:
+    for n in names:
+        v = rec.get(n) if isinstance(rec, dict) else getattr(rec, n, None)
+        if v is not None:
+            return v
+    return None
+
+
+def shipped_styles() -> list[tuple[str, Path | None]]:
+    """(name, image path or None) of the styles of the shipped feed-forward model; [] when none."""
+    try:
+        from stylekit import weights  # the model catalogue (may not exist yet)
+    except ImportError:
+        return []
+    try:
+        try:  # the styles of the default feed-forward model (the one the runner serves)
+            recs = list(weights.list_styles(weights.get_record(None, "fast").id))
+        except (AttributeError, TypeError):
+            recs = list(weights.list_styles())
+    except StyleKitError:
+        return []
+    out = []
+    for r in recs:
+        if isinstance(r, str):
+            out.append((r, None))
+            continue
+        if isinstance(r, (tuple, list)) and r:
+            name, path = r[0], (r[1] if len(r) > 1 else None)
+        else:
+            name = _record(r, "name", "style", "id")
+            path = _record(r, "image", "image_path", "path", "file", "thumbnail")
+        if name:
+            p = Path(path) if isinstance(path, (str, Path)) and Path(path).is_file() else None
+            out.append((str(name), p))
+    return out
+
+
+def example_files(kind: str) -> list[Path]:
+    d = EXAMPLES / kind
+    return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if d.is_dir() else []
+
+
+def style_catalogue() -> list[StyleEntry]:
+    """Shipped styles first (those with an image), then the example styles not among them."""
+    entries = [StyleEntry(n, p, True) for n, p in shipped_styles() if p is not None]
+    names = {e.name for e in entries}
+    entries += [StyleEntry(p.stem, p, False) for p in example_files("style") if p.stem not in names]
+    return entries
+
+
+# ---- runners -----------------------------------------------------------------------------------------------------
+_RUNNER_LOCK = threading.Lock()
+_OVERRIDES: dict[str, Any] = {}
+
+
+def use_runner(kind: str, runner: Any | None) -> None:
+    """Serve ``runner`` (an ``export.runtime`` FastRunner / AdaINRunner) for ``kind`` ("fast" | "adain")
+    instead of the shipped model's; None goes back to the catalogue. For other models and for tests."""
+    if kind not in ("fast", "adain"):
+        raise ParameterError(f"kind must be 'fast' or 'adain', got {kind!r}")
+    if runner is None:
+        _OVERRIDES.pop(kind, None)
+    else:
+        _OVERRIDES[kind] = runner
+
+
+def _runner(kind: str) -> Any:
+    """The shared onnxruntime runner of ``kind`` ("fast" | "adain"); ModelUnavailable when there is none."""
+    if kind in _OVERRIDES:
+        return _OVERRIDES[kind]
+    try:
+        from export import runtime
+    except ImportError as e:
+        raise ModelUnavailable(f"the runtime is not installed ({e})") from None
+    with _RUNNER_LOCK:  # first use may export the ONNX file: once, not once per concurrent request
+        try:
+            return runtime.get_fast_runner() if kind == "fast" else runtime.get_adain_runner()
+        except (WeightsError, ImportError) as e:
+            what = "feed-forward" if kind == "fast" else "AdaIN"
+            raise ModelUnavailable(f"The {what} model is not available yet ({e}).") from None
+
+
+def fast_style_names() -> list[str]:
+    """Style names of the feed-forward model, from the catalogue (does not load the model)."""
+    if "fast" in _OVERRIDES:
+        return list(_OVERRIDES["fast"].style_names)
+    return [n for n, _ in shipped_styles()]
+
+
+def model_status() -> dict[str, str]:
+    """'ready (onnx, int8)' or the reason, per fast mode (creates the runners: call off the request path)."""
+    out = {}
+    for kind in ("fast", "adain"):
+        try:
+            r = _runner(kind)
+            out[kind] = f"ready ({r.backend}, {r.variant})"
+        except ModelUnavailable as e:
+            out[kind] = str(e)
+    return out
+
+
+def warm_up() -> None:
+    """Load the encoder and the runners (call once in a background thread at start-up)."""
+    from stylekit.encoder import load_encoder
+
+    load_encoder()
+    model_status()
+
+
+# ---- metrics (stylekit.metrics with cached targets) -----------------------------------------------------------
+class Metrics:
+    """:func:`stylekit.metrics.distances` with the content features and style Grams cached by pixel hash."""
+
+    def __init__(self) -> None:
+        self._content = LRU(16)
+        self._style = LRU(32)
+
+    @torch.no_grad()
+    def distances(self, x: torch.Tensor, content: Input, style: Input):
+        from stylekit.encoder import load_encoder
+        from stylekit.losses import gram_matrix
+        from stylekit.metrics import CONTENT_LAYER, MEASURE_SIZE, STYLE_LAYERS, Distances
+
+        enc = load_encoder()
+
+        def prep(t: torch.Tensor) -> torch.Tensor:
+            t = t.float()
+            return resize_long_side(t, MEASURE_SIZE) if max(t.shape[-2:]) != MEASURE_SIZE else t
+
+        def content_target():
+            c = prep(content.tensor)
+            return c.shape[-2:], enc(c, (CONTENT_LAYER,))[CONTENT_LAYER]
+
+        def style_target():
+            f = enc(prep(style.tensor), STYLE_LAYERS)
+            return {k: gram_matrix(v, normalize=True) for k, v in f.items()}
+
+        c_hw, fc = self._content.get_or_make(content.key, content_target)
+        gs = self._style.get_or_make(style.key, style_target)
+        xs = prep(x)
+        xc = resize(x.float(), *c_hw)
+        if tuple(xs.shape[-2:]) == tuple(xc.shape[-2:]):
+            f = enc(xs, (*STYLE_LAYERS, CONTENT_LAYER))
+            fx, fxc = f, f[CONTENT_LAYER]
+        else:
+            fx = enc(xs, STYLE_LAYERS)
+            fxc = enc(xc, (CONTENT_LAYER,))[CONTENT_LAYER]
+        sd = sum(float((gram_matrix(fx[k], normalize=True) - gs[k]).norm() / gs[k].norm().clamp_min(1e-8))
+                 for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+        cd = float((fxc - fc).norm() / fc.norm().clamp_min(1e-8))
+        return Distances(sd, cd)
+
+
+METRICS = Metrics()
+
+
+# ---- the modes ----------------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    image: torch.Tensor
+    seconds: float
+    notes: list[str]
+    style_for_metrics: Input | None = None   # feed-forward: the trained style's image
+
+
+def _fit(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    return resize_long_side(x, int(size)) if size and max(x.shape[-2:]) != int(size) else x
+
+
+def _keep_colors(out: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    from stylekit.color import luminance_transfer
+
+    return luminance_transfer(out, content)
+
+
+_STYLE_IMAGES = LRU(16)
+
+
+def shipped_style_input(name: str) -> Input | None:
+    for n, p in shipped_styles():
+        if n == name and p is not None:
+            def load(path: Path = p) -> Input:
+                from stylekit.images import load_image
+
+                return prepare(load_image(path), "style")
+            return _STYLE_IMAGES.get_or_make(str(p), load)
+    return None
+
+
+def run_fast(content: Input, style: str | None, style2: str | None = None, blend: float = 0.0,
+             strength: float = 1.0, preserve_color: bool = False, size: int | None = 512) -> Result:
+    """Feed-forward: one trained style, or a blend of two (``blend`` = weight of ``style2``), through
+    the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized)."""
+    runner = _runner("fast")
+    names = list(runner.style_names)
+    if not names:
+        raise ModelUnavailable("The feed-forward model has no styles.")
+    style = style or names[0]
+    for s in (style, style2):
+        if s and s not in names:
+            raise ParameterError(f"The feed-forward network was not trained on {s!r}; it knows: {', '.join(names)}.")
+    for v, what in ((blend, "blend"), (strength, "strength")):
+        if v is None or not np.isfinite(v) or not 0.0 <= float(v) <= 1.0:
+            raise ParameterError(f"{what} must be between 0 and 1, got {v!r}")
+    w = np.zeros(len(names), np.float32)
+    w[names.index(style)] += 1.0 - (float(blend) if style2 else 0.0)
+    if style2:
+        w[names.index(style2)] += float(blend)
+    x = _fit(content.tensor, size)
+    t0 = time.perf_counter()
+    out = runner.stylize(x, w)
+    if preserve_color:  # same order as stylekit.feedforward.stylize_fast: colours, then strength
+        out = _keep_colors(out, x)
+    if strength < 1.0:
+        out = (strength * out + (1.0 - strength) * x).clamp(0, 1)
+    secs = time.perf_counter() - t0
+    label = style if not style2 or blend == 0 else f"{1 - blend:.0%} {style} + {blend:.0%} {style2}"
+    main = style2 if style2 and blend > 0.5 else style
+    return Result(out, secs, [f"style: {label}", f"{runner.backend} {runner.variant}"], shipped_style_input(main))
+
+
+_ADAIN_STATS = LRU(64)
+
+
+def adain_stats(style: Input) -> Any:
+    runner = _runner("adain")
+    return _ADAIN_STATS.get_or_make((id(runner), style.key), lambda: runner.style_stats(style.tensor))
+
+
+def run_adain(content: Input, style: Input, style2: Input | None = None, mix: float = 0.0, alpha: float = 1.0,
+              preserve_color: bool = False, size: int | None = 512) -> Result:
+    """AdaIN with cached style statistics; ``mix`` = weight of ``style2`` (interpolating statistics)."""
+    from stylekit.adain import StyleStats, check_alpha
+
+    runner = _runner("adain")
+    alpha = check_alpha(alpha)
+    if mix is None or not np.isfinite(mix) or not 0.0 <= float(mix) <= 1.0:
+        raise ParameterError(f"interpolation must be between 0 and 1, got {mix!r}")
+    x = _fit(content.tensor, size)
+    t0 = time.perf_counter()
+    hits = len(_ADAIN_STATS)
+    stats = adain_stats(style)
+    if style2 is not None and mix > 0:
+        stats = StyleStats.mix([stats, adain_stats(style2)], [1.0 - mix, mix])
+    cached = len(_ADAIN_STATS) == hits
+    out = runner.stylize(x, stats, alpha)
+    if preserve_color:
+        out = _keep_colors(out, x)
+    secs = time.perf_counter() - t0
+    notes = [f"alpha {alpha:g}"] + ([f"style mix {mix:.0%}"] if style2 is not None and mix > 0 else [])
+    notes.append(f"{runner.backend} {runner.variant}" + (", cached style statistics" if cached else ""))
+    return Result(out, secs, notes)
+
+
+@dataclass
+class GatysUpdate:
+    step: int
+    total: int
+    preview: torch.Tensor | None
+    done: bool = False
+    result: Result | None = None
+    stopped: bool = False
+
+
+def gatys_config(preset: str = "default", steps: int | None = None, style_weight_scale: float = 1.0,
+                 preserve_color: bool = False, preview_every: int = 5):
+    from stylekit.gatys import PRESETS, get_preset
+
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if style_weight_scale is None or not np.isfinite(style_weight_scale) or not 0 < style_weight_scale <= 1000:
+        raise ParameterError(f"style weight must be a positive number, got {style_weight_scale!r}")
+    base = PRESETS[preset]
+    return get_preset(preset, steps=int(steps) if steps else None,
+                      style_weight=base.style_weight * float(style_weight_scale),
+                      preserve_color="luminance" if preserve_color else None, preview_every=preview_every)
+
+
+def iter_gatys(content: Input, style: Input, size: int, config: Any,
+               cancel: threading.Event | None = None) -> Iterator[GatysUpdate]:
+    """Gatys run as updates (a preview every ``config.preview_every`` steps); stops within one step
+    when ``cancel`` is set (the last update then has ``stopped=True`` and the latest image)."""
+    from stylekit.errors import Cancelled
+    from stylekit.gatys import iter_gatys as _iter
+    from stylekit.images import check_size
+
+    size = check_size(size, lo=GATYS_SIZES[0], hi=GATYS_SIZES[1])
+    t0 = time.perf_counter()
+    last, step, total = None, 0, 0
+    try:
+        for ev in _iter(content.tensor, [style.tensor], config, size, cancel=cancel):
+            step, total = ev.step, ev.total_steps
+            if ev.done:
+                secs = time.perf_counter() - t0
+                notes = [f"{config.optimizer} {ev.step} steps", f"{max(ev.image.shape[-2:])} px"]
+                if ev.step < ev.total_steps:
+                    notes.append("early stop")
+                yield GatysUpdate(step, total, ev.image, True, Result(ev.image, secs, notes))
+                return
+            if ev.preview is not None:
+                last = ev.preview
+                yield GatysUpdate(step, total, ev.preview)
+    except Cancelled:
+        secs = time.perf_counter() - t0
+        img = last if last is not None else content.tensor
+        yield GatysUpdate(step, total, img, True, Result(img, secs, [f"stopped after {step} of {total} steps"]),
+                          stopped=True)
+
+
+# ---- per-session cancellation ----------------------------------------------------------------------------------
+class Cancellers:
+    """Running jobs' cancel events per session, so a Stop button ends that session's jobs only."""
+
+    def __init__(self) -> None:
+        self._d: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+
+    def new(self, session: str) -> threading.Event:
+        ev = threading.Event()
+        with self._lock:
+            self._d.setdefault(session, set()).add(ev)
+        return ev
+
+    def done(self, session: str, ev: threading.Event) -> None:
+        with self._lock:
+            s = self._d.get(session)
+            if s is not None:
+                s.discard(ev)
+                if not s:
+                    del self._d[session]
+
+    def cancel(self, session: str) -> int:
+        with self._lock:
+            evs = list(self._d.get(session, ()))
+        for ev in evs:
+            ev.set()
+        return len(evs)
+
+
+CANCELLERS = Cancellers()
+
+
+def before_after(content: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(content at the result's size, result) for a before/after slider."""
+    return resize(content, *out.shape[-2:]), out
+
+
+__all__ = ["Input", "prepare", "pixel_hash", "style_catalogue", "run_fast", "run_adain", "iter_gatys",
+           "gatys_config", "METRICS", "CANCELLERS", "ModelUnavailable", "use_runner"]

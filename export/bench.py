@@ -1,0 +1,322 @@
+"""``python -m export bench``: PyTorch eager vs onnxruntime, feed-forward and AdaIN, at 256, 512, 1024.
+
+Median of several runs in one process. The backends are interleaved (eager, onnx, int8, eager, ...)
+so a background load on the shared CPU hits all of them alike. Peak memory is the growth of the
+peak resident set (Linux ``/proc/self/clear_refs``) of a fresh process, from just before the
+onnxruntime session is created (so it includes the session's copy of the weights and its memory
+arena) or just before the first eager run, to the end of one run at that size (not in ``--quick``). AdaIN times use cached
+style statistics on both sides (the style is encoded once). Uses the shipped models when the
+catalogue has them, else randomly initialized networks of the shipped architectures (timing does
+not depend on the weight values; int8 quality does).
+
+``--quick``: feed-forward at 512 only, 3 runs, no memory column; ends with one line
+``fast 512: onnx/eager=0.61 int8/eager=0.40 maxerr=3e-06``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class Row:
+    mode: str
+    size: int
+    backend: str
+    median_s: float
+    peak_mb: float
+    ratio: float = float("nan")
+    note: str = ""
+
+
+def _rss_kb(field: str) -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak resident-memory growth of one call, in MB (nan where Linux's peak reset is unavailable)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return float("nan")
+    before = _rss_kb("VmRSS")
+    fn()
+    return max(0, _rss_kb("VmHWM") - before) / 1024
+
+
+def mem_child(mode: str, backend: str, size: int, onnx_dir: str) -> float:
+    """In this (fresh) process: peak RSS growth of creating the runner (onnxruntime) and running once."""
+    torch.set_num_threads(__import__("export.runtime", fromlist=["cpu_threads"]).cpu_threads())
+    x = _photo(size)
+    d = Path(onnx_dir) if onnx_dir else None
+    if mode == "fast":
+        src, note = _fast_model()
+        net = src.modules().float().eval()
+        w = torch.full((1, len(src.styles)), 1.0 / len(src.styles))
+        if backend == "eager":
+            def fn():
+                with torch.no_grad():
+                    net(x, w)
+        else:
+            from .runtime import get_fast_runner
+
+            def fn():
+                r = get_fast_runner(src.name, net=None if note == "shipped" else net,
+                                    style_names=src.styles, variant=backend, device="cpu", onnx_dir=d)
+                r.stylize(x, w)
+    else:
+        from stylekit.adain import StyleStats, transfer
+
+        src, note = _adain_model()
+        model = src.modules()
+        stats = StyleStats(torch.rand(1, 512, 1, 1) * 10, torch.rand(1, 512, 1, 1) * 10 + 1)
+        if backend == "eager":
+            def fn():
+                transfer(model, x, [stats])
+        else:
+            from .runtime import get_adain_runner
+
+            def fn():
+                r = get_adain_runner(src.name, model=None if note == "shipped" else model,
+                                     variant=backend, device="cpu", onnx_dir=d)
+                r.stylize(x, stats)
+    return peak_mb(fn)
+
+
+def peak_in_fresh_process(mode: str, backend: str, size: int, onnx_dir: Path | None) -> float:
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings; warnings.simplefilter('ignore'); import export.bench as b; "
+            f"b.FAST_WEIGHTS = {FAST_WEIGHTS!r}; print(b.mem_child({mode!r}, {backend!r}, {size}, {str(onnx_dir or '')!r}))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                             cwd=str(Path(__file__).resolve().parent.parent))
+        return float(out.stdout.strip().splitlines()[-1])
+    except Exception:  # noqa: BLE001
+        return float("nan")
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 1) -> dict[str, float]:
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _photo(size: int) -> torch.Tensor:
+    from stylekit.images import load_image, resize
+
+    from .data import validation_photos
+
+    files = validation_photos(2)
+    if files:
+        return resize(load_image(files[0]), size, size)
+    g = torch.Generator().manual_seed(0)
+    return torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16, generator=g), size=(size, size), mode="bilinear")
+
+
+FAST_WEIGHTS: str | None = None  # --fast-weights: a feed-forward .safetensors instead of the catalogue's
+
+
+def _fast_model() -> tuple[Any, str]:
+    from stylekit.errors import StyleKitError
+
+    if FAST_WEIGHTS:
+        from stylekit.weights import fast_model_from_file
+
+        from .runtime import _fast_source
+
+        net = fast_model_from_file(FAST_WEIGHTS)
+        return _fast_source(Path(FAST_WEIGHTS).stem, net, getattr(net, "style_names", None)), Path(FAST_WEIGHTS).name
+
+    try:
+        from .catalogue import fast_source
+
+        return fast_source(None), "shipped"
+    except StyleKitError:
+        from stylekit.feedforward import TransformerNet
+
+        from .runtime import _fast_source
+
+        torch.manual_seed(0)
+        net = TransformerNet(num_styles=4) if "num_styles" in TransformerNet.__init__.__code__.co_varnames else TransformerNet()
+        return _fast_source("random-init", net.eval(), None), "random weights"
+
+
+def _adain_model() -> tuple[Any, str]:
+    from stylekit.errors import StyleKitError
+
+    try:
+        from .catalogue import adain_source
+
+        return adain_source(None), "shipped"
+    except StyleKitError:
+        from stylekit.adain import AdaINModel, Decoder
+
+        from .runtime import _adain_source
+
+        torch.manual_seed(0)
+        return _adain_source("random-init", AdaINModel(Decoder())), "random weights"
+
+
+def _rejected_reason(path: Path | None, variant: str) -> str:
+    if path is None:
+        return "no onnxruntime"
+    note = Path(str(path).replace(".fp32.onnx", f".{variant}.rejected"))
+    return note.read_text().strip().splitlines()[0] if note.exists() else "unavailable"
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
+               measure_memory: bool = True, emit=_log) -> tuple[list[Row], float]:
+    from .runtime import FastRunner, cpu_threads, get_fast_runner
+
+    src, note = _fast_model()
+    net = src.modules().float().eval()
+    runners: dict[str, FastRunner] = {}
+    for v in variants:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a rejected variant is reported below
+            r = get_fast_runner(src.name, net=None if note == "shipped" else net,
+                                style_names=src.styles, variant=v, device="cpu", onnx_dir=onnx_dir)
+        if r.variant == v:
+            runners[v] = r
+        else:
+            log(f"# fast {v}: not shipped ({_rejected_reason(r.path, v)}); runners use {r.variant}")
+    torch.set_num_threads(cpu_threads())
+    n = len(src.styles)
+    w = torch.full((1, n), 1.0 / n)
+    rows: list[Row] = []
+    maxerr = 0.0
+    for s in sizes:
+        x = _photo(s)
+
+        def eager() -> torch.Tensor:
+            from stylekit.feedforward import stylize_fast
+
+            return stylize_fast(net, x, w)
+
+        fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
+        for v, r in runners.items():
+            fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, w))
+        if s == 512 and "fp32" in runners:
+            maxerr = float((runners["fp32"].stylize(x, w) - eager()).abs().max())
+        med = time_interleaved(fns, runs)
+        for k in fns:
+            mem = peak_in_fresh_process("fast", k.split()[-1] if k.startswith("onnx") else "eager", s, onnx_dir) \
+                if measure_memory else float("nan")
+            rows.append(Row("fast", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
+            emit(format_row(rows[-1]))
+    return rows, maxerr
+
+
+def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
+                measure_memory: bool = True, emit=_log) -> list[Row]:
+    from stylekit.adain import style_statistics, transfer
+
+    from .runtime import cpu_threads, get_adain_runner
+
+    src, note = _adain_model()
+    model = src.modules()
+    runners = {}
+    for v in variants:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = get_adain_runner(src.name, model=None if note == "shipped" else model,
+                                 variant=v, device="cpu", onnx_dir=onnx_dir)
+        if r.variant == v:
+            runners[v] = r
+        else:
+            log(f"# adain {v}: not shipped ({_rejected_reason(r.stylizer.path if r.stylizer else None, v)}); "
+                f"runners use {r.variant}")
+    torch.set_num_threads(cpu_threads())
+    style = _photo(256).flip(-1)
+    stats = style_statistics(model, style)
+    rows: list[Row] = []
+    for s in sizes:
+        x = _photo(s)
+        fns: dict[str, Callable[[], Any]] = {"torch eager fp32": lambda: transfer(model, x, [stats])}
+        for v, r in runners.items():
+            fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, stats))
+        med = time_interleaved(fns, runs)
+        for k in fns:
+            mem = peak_in_fresh_process("adain", k.split()[-1] if k.startswith("onnx") else "eager", s, onnx_dir) \
+                if measure_memory else float("nan")
+            rows.append(Row("adain (cached stats)", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
+            emit(format_row(rows[-1]))
+    return rows
+
+
+HEADER = "| mode | size | backend | median ms | x eager | peak MB | weights |\n|---|---|---|---:|---:|---:|---|"
+
+
+def format_row(r: Row) -> str:
+    mem = "-" if r.peak_mb != r.peak_mb else f"{r.peak_mb:.0f}"
+    return (f"| {r.mode} | {r.size}² | {r.backend} | {r.median_s * 1000:.0f} | {r.ratio:.2f} | {mem} | "
+            f"{r.note} |")
+
+
+def format_rows(rows: list[Row]) -> str:
+    return "\n".join([HEADER] + [format_row(r) for r in rows])
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from .runtime import cpu_threads
+
+    global FAST_WEIGHTS
+    quick = args.quick
+    FAST_WEIGHTS = getattr(args, "fast_weights", None)
+    sizes = [512] if quick else list(args.sizes)
+    runs = args.runs or (3 if quick else 5)
+    onnx_dir = Path(args.onnx_dir) if args.onnx_dir else None
+    fast_variants = ["fp32", "int8"]
+    adain_variants = ["fp32", "int8"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# export bench: {cpu_threads()} threads, torch {torch.__version__}, load average {load:.2f} "
+          f"(backends interleaved, median of {runs})", flush=True)
+    mem = not quick
+    print(HEADER, flush=True)
+    notes: list[str] = []
+    try:
+        rows, maxerr = bench_fast(sizes, runs, fast_variants, onnx_dir, log=notes.append, measure_memory=mem)
+    except ImportError as e:  # stylekit.feedforward missing
+        notes.append(f"# feed-forward skipped: {e}")
+        rows, maxerr = [], float("nan")
+    if not (args.fast_only or quick):
+        rows += bench_adain(sizes, runs, adain_variants, onnx_dir, log=notes.append, measure_memory=mem)
+    for n in notes:
+        print(n)
+    r512 = {r.backend: r.ratio for r in rows if r.mode == "fast" and r.size == 512}
+    if r512:
+        line = f"fast 512: onnx/eager={r512.get('onnxruntime fp32', float('nan')):.2f}"
+        if "onnxruntime int8" in r512:  # measured only when it passed the quality gate (= shipped)
+            line += f" int8/eager={r512['onnxruntime int8']:.2f}"
+        print(line + f" maxerr={maxerr:.0e}")
+    return 0

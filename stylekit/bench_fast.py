@@ -1,0 +1,189 @@
+"""``stylekit bench fast``: how good and how fast the shipped feed-forward gallery is, on held-out photos.
+
+For every gallery style and a few held-out validation photos (the training split's 10%) at 512 px it
+prints the style distance S and content distance C (stylekit.metrics) of the feed-forward output, of
+the unstylized content, and of the Gatys ``default`` preset on the same pair, plus the inference time.
+A style passes when S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) (means over the photos
+that have a Gatys result). Writes a contact sheet (content | Gatys | feed-forward per row).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+DEFAULT_DATA = "../shared/data"
+SIZE = 512
+
+
+def held_out(folder: Path, n: int) -> list[Path]:
+    """``n`` validation photos (evenly spaced over the 90/10 split's held-out tenth)."""
+    from .training import list_images, split_files
+
+    _, val = split_files(list_images(folder))
+    if len(val) <= n:
+        return val
+    return [val[int((i + 0.5) * len(val) / n)] for i in range(n)]
+
+
+def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: torch.Tensor,
+           steps: int | None, cached_only: bool = False) -> tuple[torch.Tensor | None, float]:
+    """Gatys ``default`` result for a pair, cached (PNG + seconds) since it does not depend on the model."""
+    from .gatys import get_preset, stylize_gatys
+    from .images import load_image, save_image
+
+    tag = f"{cp.stem}__{style_name}__{steps or 'default'}"
+    png = cache / f"{tag}.png" if cache else None
+    if png is not None and png.exists() and png.with_suffix(".txt").exists():
+        return load_image(png), float(png.with_suffix(".txt").read_text())
+    if cached_only:
+        return None, float("nan")
+    t0 = time.perf_counter()
+    out = stylize_gatys(c, s, get_preset("default", steps=steps), size=SIZE)
+    t = time.perf_counter() - t0
+    if png is not None:
+        save_image(out, png)
+        png.with_suffix(".txt").write_text(f"{t:.1f}")
+    print(f"  gatys {cp.name} x {style_name}: {t:.0f} s", flush=True)
+    return out, t
+
+
+def _sheet(rows: list[list[torch.Tensor]], labels: list[str], height: int = 200):
+    from PIL import Image, ImageDraw
+
+    from .images import resize, tensor_to_pil
+
+    tiles = [[tensor_to_pil(resize(x, height, max(1, round(x.shape[-1] * height / x.shape[-2])))) for x in r]
+             for r in rows]
+    pad, lab = 4, 16
+    width = max(sum(t.width for t in r) + pad * (len(r) - 1) for r in tiles)
+    sheet = Image.new("RGB", (width, len(tiles) * (height + lab + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for r, text in zip(tiles, labels):
+        draw.text((2, y + 2), text, fill=(0, 0, 0))
+        x = 0
+        for t in r:
+            sheet.paste(t, (x, y + lab))
+            x += t.width + pad
+        y += height + lab + pad
+    return sheet
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="stylekit bench fast", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=DEFAULT_DATA, help="folder with content/ (default ../shared/data)")
+    p.add_argument("--model", default=None, help="catalogue model id (default fast_gallery)")
+    p.add_argument("--weights-file", default=None, help="a weights file / training checkpoint instead")
+    p.add_argument("--photos", type=int, default=3, help="held-out photos per style (default 3)")
+    p.add_argument("--gatys-photos", type=int, default=2, help="of those, how many get a Gatys reference (default 2)")
+    p.add_argument("--gatys-steps", type=int, default=None, help="override the Gatys preset's iterations")
+    p.add_argument("--gatys-cache", default="runs/bench_fast_gatys", help="where Gatys results are kept and reused")
+    p.add_argument("--gatys-only", action="store_true", help="only compute (and cache) the Gatys results")
+    p.add_argument("--cached-gatys-only", action="store_true",
+                   help="use Gatys results already in the cache; skip pairs without one (no new Gatys runs)")
+    p.add_argument("--styles", default=None, help="comma-separated subset of the gallery styles")
+    p.add_argument("--sheet", default="docs/fast_contact_sheet.png", help="contact sheet PNG to write ('' = none)")
+    p.add_argument("--json", default=None, help="also write the table as JSON here")
+    p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    a = p.parse_args(argv)
+
+    from .errors import ParameterError
+    from .feedforward import stylize_fast
+    from .images import load_image, save_image
+    from .metrics import distances
+    from .weights import fast_model_from_file, list_styles, load_fast_model, style_vector
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.weights_file:
+        model = fast_model_from_file(a.weights_file)
+        names = list(model.style_names)
+        images = [Path(p) for p in model.metadata.get("style_images", [])]
+        entries = [(n, images[i] if i < len(images) else None, i) for i, n in enumerate(names)]
+        by_name = {s.name: s.image for s in list_styles()}
+        entries = [(n, img if img and img.exists() else by_name.get(n), i) for n, img, i in entries]
+    else:
+        model = load_fast_model(a.model)
+        entries = [(s.name, s.image, s.index) for s in list_styles(getattr(model, "model_id", a.model))]
+    if a.styles:
+        want = [x.strip() for x in a.styles.split(",") if x.strip()]
+        entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
+    photos = held_out(Path(a.data) / "content", a.photos)
+    if not photos or not entries:
+        raise ParameterError(f"no held-out photos under {a.data}/content or no styles to benchmark")
+    cache = Path(a.gatys_cache) if a.gatys_cache else None
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    contents = {p: load_image(p, SIZE) for p in photos}
+
+    print(f"feed-forward gallery benchmark: {len(entries)} styles x {len(photos)} held-out photos at {SIZE} px "
+          f"(Gatys 'default' on {min(a.gatys_photos, len(photos))}; C_out is over those)")
+    hdr = f"{'style':<34} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'C_out':>6} {'C_gat':>6} {'t_ms':>6}  ok"
+    if not a.gatys_only:
+        print(hdr)
+    rows, labels, table, all_ok = [], [], [], True
+    for name, img_path, idx in entries:
+        if img_path is None:
+            raise ParameterError(f"style image of {name!r} not found")
+        s = load_image(img_path, SIZE)
+        per = []
+        for j, cp in enumerate(photos):
+            c = contents[cp]
+            gat = None
+            if j < a.gatys_photos:
+                gat, _ = _gatys(cache, cp, name, c, s, a.gatys_steps, a.cached_gatys_only)
+            if a.gatys_only:
+                continue
+            w = style_vector({name: 1.0}) if not a.weights_file else torch.nn.functional.one_hot(
+                torch.tensor(idx), model.num_styles).float()
+            times = []
+            for _ in range(max(1, a.repeat)):
+                t0 = time.perf_counter()
+                out = stylize_fast(model, c, w)
+                times.append(time.perf_counter() - t0)
+            d_o, d_c = distances(out, c, s), distances(c, c, s)
+            d_g = distances(gat, c, s) if gat is not None else None
+            per.append(dict(photo=cp.name, s_out=d_o.style, s_c=d_c.style, c_out=d_o.content,
+                            s_g=d_g.style if d_g else None, c_g=d_g.content if d_g else None,
+                            t=statistics.median(times)))
+            if j == 0:
+                rows.append([c, gat if gat is not None else torch.full_like(c, 0.5), out])
+                labels.append(f"{name} | {cp.name}: content | " + ("Gatys default" if gat is not None else
+                              "(no Gatys result)") + " | feed-forward")
+        if a.gatys_only:
+            continue
+        mean = lambda k, rs: statistics.fmean(r[k] for r in rs)  # noqa: E731
+        with_g = [r for r in per if r["c_g"] is not None]
+        s_out, s_c, t = mean("s_out", per), mean("s_c", per), mean("t", per)
+        c_out_g = mean("c_out", with_g) if with_g else float("nan")
+        c_g = mean("c_g", with_g) if with_g else float("nan")
+        s_g = mean("s_g", with_g) if with_g else float("nan")
+        ok_s = s_out <= 0.4 * s_c
+        ok_c = (c_out_g <= 1.5 * c_g) if with_g else True
+        ok = ok_s and ok_c
+        all_ok &= ok
+        table.append(dict(style=name, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
+                          c_out_on_gatys_photos=c_out_g, c_gatys=c_g, ms=t * 1000, style_ok=ok_s, content_ok=ok_c,
+                          per_photo=per))
+        print(f"{name:<34} {s_out:6.3f} {s_c:6.3f} {s_g:6.3f} {c_out_g if with_g else mean('c_out', per):6.3f} {c_g:6.3f} {t * 1000:6.0f}  "
+              f"{'yes' if ok else 'NO'}{'' if ok_s else ' (style)'}{'' if ok_c else ' (content)'}", flush=True)
+    if a.gatys_only:
+        print("Gatys results cached in", cache)
+        return 0
+    print(f"criteria: S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) per style -> "
+          f"{'all pass' if all_ok else 'NOT all pass'}")
+    if a.sheet and rows:
+        sheet = _sheet(rows, labels)
+        Path(a.sheet).parent.mkdir(parents=True, exist_ok=True)
+        save_image(sheet, a.sheet)
+        print("contact sheet:", a.sheet)
+    if a.json:
+        Path(a.json).write_text(json.dumps(table, indent=2))
+    return 0

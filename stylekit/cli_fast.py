@@ -1,0 +1,309 @@
+"""Feed-forward mode on the command line: ``stylekit train-fast``, ``stylekit fast``, ``stylekit styles``.
+
+``train-fast`` trains one conditional-instance-norm :class:`~stylekit.feedforward.TransformerNet` for
+all ``--style`` images (each batch sample gets one style, cycling through them) with the shared loop of
+:mod:`stylekit.training`. Losses (all relative, so the weights are readable):
+
+- style:   mean over layers of ||G(out) - G(style)|| / ||G(style)|| (size-normalized Grams; the metric's
+  style distance, on the training layers)
+- content: ||F(out) - F(content)|| / ||F(content)|| at the content layer
+
+Relative distances, not their squares: the gradient does not grow with the error, so the loss spikes
+of squared Gram losses (which wreck Adam's second-moment estimates) do not happen.
+- TV:      mean squared difference of neighbouring pixels
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .cli import add_output_args, finite_float, int_range, register
+from .errors import ParameterError
+
+
+def _layers(s: str) -> list[str]:
+    from .encoder import check_layers
+
+    out = [x.strip() for x in s.split(",") if x.strip()]
+    try:
+        return check_layers(out)
+    except ParameterError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+class FastStyleLoss:
+    """The loss closure for :func:`stylekit.training.train` (see the module docstring)."""
+
+    def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
+                 style_weight: float, content_weight: float, tv_weight: float, device: torch.device,
+                 encoder_weights: str = "caffe", style_loss: str = "gram") -> None:
+        from .encoder import load_encoder
+        from .losses import gram_matrix
+
+        self.enc = load_encoder(encoder_weights, device=device)
+        self.style_layers = list(style_layers)
+        self.content_layer = content_layer
+        self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
+        self.sw, self.cw, self.tw = style_weight, content_weight, tv_weight
+        self.num_styles = len(styles)
+        with torch.no_grad():
+            feats = [self.enc(s.to(device), self.style_layers) for s in styles]
+            # (S, C, C) per layer
+            self.grams = {l: torch.cat([gram_matrix(f[l], normalize=True) for f in feats]) for l in self.style_layers}
+        self.gram_norm = {l: g.flatten(1).norm(dim=1) for l, g in self.grams.items()}
+        if style_loss not in ("gram", "gram+meanstd"):
+            raise ParameterError(f"style loss must be gram or gram+meanstd, got {style_loss!r}")
+        self.style_loss = style_loss
+        if style_loss != "gram":
+            from .losses import mean_std
+
+            with torch.no_grad():
+                ms = {l: [mean_std(f[l]) for f in feats] for l in self.style_layers}
+            self.means = {l: torch.cat([m for m, _ in v]) for l, v in ms.items()}   # (S, C, 1, 1)
+            self.stds = {l: torch.cat([sd for _, sd in v]) for l, v in ms.items()}
+
+    def style_indices(self, step: int, batch: int) -> torch.Tensor:
+        """Balanced: sample i of step t gets style (t*B + i) mod S."""
+        return (torch.arange(batch) + step * batch) % self.num_styles
+
+    def __call__(self, net, batch: torch.Tensor, ctx) -> tuple[torch.Tensor, dict[str, float]]:
+        from .losses import gram_matrix
+
+        b = batch.shape[0]
+        idx = self.style_indices(ctx.step, b).to(batch.device)
+        w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
+        out = net(batch, w)
+        fo = self.enc(out, self.layers)
+        with torch.no_grad():
+            fc = self.enc(batch, (self.content_layer,))[self.content_layer]
+        cl = fo[self.content_layer].float()
+        content = ((cl - fc.float()).flatten(1).norm(dim=1) / fc.float().flatten(1).norm(dim=1).clamp_min(1e-8)).mean()
+        style = 0.0
+        for l in self.style_layers:
+            g = gram_matrix(fo[l].float(), normalize=True)
+            t = self.grams[l][idx]
+            style = style + ((g - t).flatten(1).norm(dim=1) / self.gram_norm[l][idx].clamp_min(1e-8)).mean()
+        style = style / len(self.style_layers)
+        if self.style_loss == "gram+meanstd":
+            # relative distance of the per-channel feature means and stds (Huang & Belongie's statistics):
+            # a smoother target than the Gram alone, which a generator learns much faster
+            from .losses import mean_std
+
+            ms = 0.0
+            for l in self.style_layers:
+                m, sd = mean_std(fo[l].float())
+                tm, ts = self.means[l][idx], self.stds[l][idx]
+                scale = (tm.flatten(1).norm(dim=1) + ts.flatten(1).norm(dim=1)).clamp_min(1e-8)
+                ms = ms + (((m - tm).flatten(1).norm(dim=1) + (sd - ts).flatten(1).norm(dim=1)) / scale).mean()
+            style = style + ms / len(self.style_layers)
+        o = out.float()
+        tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
+        loss = self.cw * content + self.sw * style + self.tw * tv
+        return loss, {"style": float(style.detach()), "content": float(content.detach()), "tv": float(tv.detach())}
+
+
+def style_name(path: str | Path) -> str:
+    return Path(path).stem
+
+
+def train_fast(a: argparse.Namespace) -> int:
+    from .feedforward import TransformerNet, one_hot
+    from .images import load_image
+    from .training import ImageFolder, TrainConfig, resolve_device, train
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = resolve_device(a.device)
+    styles = [load_image(p, size=a.style_size) for p in a.style]
+    names = [style_name(p) for p in a.style]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"style images need distinct file names, got {names}")
+    net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual)
+    loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
+                         device, a.encoder, a.style_loss)
+    load_size = a.load_size or int(round(a.crop * 1.5))
+    t = time.time()
+    data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
+    print(f"data: {len(data.train)} training / {len(data.val)} validation images from {a.data} "
+          f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
+    meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
+            "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
+            "train_images": len(data.train), "val_images": len(data.val),
+            "val_files": [p.name for p in data.val_files],
+            "machine": f"{platform.machine()} {platform.processor() or ''} {device} threads={torch.get_num_threads()}".strip(),
+            "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
+                     "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size}}
+    cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
+                      lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
+                      threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
+                      preview_count=a.preview_count, preview_size=a.crop, time_budget=a.time_budget, resume=a.resume,
+                      schedule_minutes=a.schedule_minutes, grad_clip=a.grad_clip,
+                      lr_multipliers={".gamma": a.cin_lr_mult, ".beta": a.cin_lr_mult} if a.cin_lr_mult != 1 else {},
+                      log_every=a.log_every, meta=meta)
+
+    def preview(model, val):
+        rows = [val]
+        for i in range(len(styles)):
+            rows.append(model(val, one_hot(i, len(styles)).to(val)).clamp(0, 1))
+        return torch.cat(rows)
+
+    res = train(net, loss, data, cfg, preview_fn=preview, preview_ncol=None)
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    from .atomic import atomic_write_bytes
+
+    atomic_write_bytes(Path(a.out) / "result.json", json.dumps(
+        {"step": res.step, "seconds": res.seconds, "losses": res.losses, "finished": res.finished,
+         "checkpoint": str(res.checkpoint) if res.checkpoint else None}, indent=2).encode())
+    print(f"{'finished' if res.finished else 'stopped'} at step {res.step} after {res.seconds / 60:.1f} min; "
+          f"checkpoint {res.checkpoint}", file=sys.stderr)
+    return 0
+
+
+@register
+def _add_train_fast(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-fast", help="train a feed-forward (Johnson + conditional instance norm) network",
+                       description="Train one multi-style feed-forward network. Checkpoints to OUT/checkpoint."
+                                   "safetensors every few minutes; --resume continues exactly.")
+    p.add_argument("--style", nargs="+", required=True, help="style image(s); one network holds all of them")
+    p.add_argument("--data", required=True, help="folder of training photos (every 10th, by name, is held out)")
+    p.add_argument("--out", default="runs/fast", help="output folder (checkpoint, previews, result.json)")
+    p.add_argument("--steps", type=int_range(1, 10_000_000), default=4000)
+    p.add_argument("--batch-size", type=int_range(1, 1024), default=4)
+    p.add_argument("--crop", type=int_range(32, 2048), default=192, help="training crop size")
+    p.add_argument("--load-size", type=int_range(32, 4096), default=None,
+                   help="photos are resized to this short side before cropping (default 1.5 x crop)")
+    p.add_argument("--scale-min", type=finite_float(0.1, 4), default=0.8, help="crop scale jitter (lower)")
+    p.add_argument("--scale-max", type=finite_float(0.1, 4), default=1.4, help="crop scale jitter (upper)")
+    p.add_argument("--max-images", type=int_range(1, 10_000_000), default=None, help="use only the first N photos")
+    p.add_argument("--style-size", type=int_range(16, 4096), default=512, help="long side of the style images")
+    p.add_argument("--style-layers", type=_layers, default=["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    p.add_argument("--content-layer", default="relu3_1")
+    p.add_argument("--style-loss", choices=("gram", "gram+meanstd"), default="gram",
+                   help="gram: the metric's relative Gram distance; gram+meanstd adds feature mean/std matching")
+    p.add_argument("--style-weight", type=finite_float(0), default=5.0)
+    p.add_argument("--content-weight", type=finite_float(0), default=1.0)
+    p.add_argument("--tv-weight", type=finite_float(0), default=1.0)
+    p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
+    p.add_argument("--blocks", type=int_range(0, 32), default=5)
+    p.add_argument("--no-residual", action="store_true",
+                   help="plain Johnson output (default: output = input + network correction, started near identity)")
+    p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,
+                   help="learning-rate factor of the per-style norm parameters (helps short multi-style runs)")
+    p.add_argument("--grad-clip", type=finite_float(0), default=None, help="clip the gradient norm to this")
+    p.add_argument("--lr", type=finite_float(1e-7, 1), default=1e-3)
+    p.add_argument("--lr-final", type=finite_float(0, 1), default=0.1, help="final lr as a fraction of --lr")
+    p.add_argument("--decay-start", type=finite_float(0, 1), default=0.3,
+                   help="fraction of the steps at constant lr before the cosine decay")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--encoder", default="caffe", help="VGG-19 weights for the losses (caffe|torchvision|path)")
+    p.add_argument("--checkpoint-every", type=finite_float(0.05), default=5.0, help="minutes between checkpoints")
+    p.add_argument("--preview-every", type=int_range(0, 10_000_000), default=200, help="steps between preview grids")
+    p.add_argument("--preview-count", type=int_range(1, 64), default=4)
+    p.add_argument("--log-every", type=int_range(1, 1_000_000), default=10)
+    p.add_argument("--time-budget", type=finite_float(0.01), default=None,
+                   help="minutes; stop cleanly and save the checkpoint after this long")
+    p.add_argument("--schedule-minutes", type=finite_float(0.01), default=None,
+                   help="wall-clock lr schedule: decay by max(step/steps, elapsed/this) (for time-boxed runs; "
+                        "resume is then not bit-exact)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+
+    def run(a: argparse.Namespace) -> int:
+        a._argv = sys.argv[1:]
+        if a.scale_min > a.scale_max:
+            raise ParameterError("--scale-min must be <= --scale-max")
+        return train_fast(a)
+
+    p.set_defaults(func=run)
+
+
+# ---- inference ---------------------------------------------------------------------------------
+def _parse_blend(s: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in s.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ParameterError(f"--blend expects name=weight pairs separated by commas, got {part!r}")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise ParameterError(f"--blend weight for {k.strip()!r} is not a number: {v!r}") from None
+    if not out:
+        raise ParameterError("--blend is empty")
+    return out
+
+
+def run_fast(a: argparse.Namespace) -> int:
+    from .images import load_image, save_image
+    from .weights import style_vector
+
+    if a.blend and a.style:
+        raise ParameterError("give either --style or --blend, not both")
+    spec = _parse_blend(a.blend) if a.blend else (a.style or "starry_night")
+    model_id, vec = style_vector(spec, with_model=True)
+    content = load_image(a.input, size=a.size)
+    t = time.perf_counter()
+    out = None
+    backend = a.backend
+    if backend in ("auto", "onnx"):
+        try:
+            from export.runtime import get_fast_runner  # type: ignore[import-not-found]
+        except ImportError:
+            if backend == "onnx":
+                raise ParameterError("--backend onnx needs the export package and onnxruntime "
+                                     "(pip install stylekit[onnx])") from None
+            get_fast_runner = None
+        if get_fast_runner is not None:
+            runner = get_fast_runner(model_id, backend=backend)
+            out = runner.stylize(content, vec, strength=a.strength, preserve_color=a.preserve_color or None)
+            backend = getattr(runner, "backend", "onnx")
+    if out is None:
+        from .feedforward import stylize_fast
+        from .weights import load_fast_model
+
+        model = load_fast_model(model_id)
+        out = stylize_fast(model, content, vec, strength=a.strength, preserve_color=a.preserve_color or None)
+        backend = "torch"
+    save_image(out, a.output)
+    print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {backend}, {time.perf_counter() - t:.2f}s)",
+          file=sys.stderr)
+    return 0
+
+
+@register
+def _add_fast(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fast", help="feed-forward style transfer with a shipped gallery style (one pass)")
+    p.add_argument("input", help="content image")
+    p.add_argument("--style", default=None, help="gallery style name (see `stylekit styles`); default starry_night")
+    p.add_argument("--blend", default=None, help="mix styles: name=weight,name=weight (e.g. starry_night=0.5,the_scream=0.5)")
+    p.add_argument("--strength", type=finite_float(0, 1), default=1.0, help="0 = content, 1 = full style")
+    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    add_output_args(p, default_size=None)
+    p.set_defaults(func=run_fast)
+
+
+@register
+def _add_styles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("styles", help="list the shipped feed-forward styles: name, then style image path")
+
+    def run(a: argparse.Namespace) -> int:
+        from .weights import list_styles
+
+        for s in list_styles():
+            print(f"{s.name}\t{s.image}")
+        return 0
+
+    p.set_defaults(func=run)

@@ -1,0 +1,203 @@
+"""Feed-forward style transfer (Johnson, Alahi & Fei-Fei 2016) with conditional instance norm
+(Dumoulin, Shlens & Kudlur 2017): one forward pass per image, one network for N styles.
+
+:class:`TransformerNet`: 9×9 conv in, two stride-2 3×3 convs, residual blocks, two nearest-upsample +
+3×3 conv stages (no transposed convs, so no checkerboard), 9×9 conv out; reflection padding
+everywhere (by default the output is ``input + network(input)``, started near the identity); every normalization is a :class:`ConditionalInstanceNorm` holding one (gamma, beta) pair
+per style. ``net(x, style_weights)`` blends those pairs with a weight vector over the styles — shape
+(S,) for the whole batch or (B, S) per image, normalized to sum to 1 — so style interpolation is a
+single forward pass. A single-style net is ``num_styles=1`` (same code path, weights default to [1]).
+
+Any input size works: the input is reflection-padded to a multiple of 4 inside and the output is
+cropped back, so it has exactly the input's size. The raw output is not clamped (training sees the
+unclamped values); :func:`stylize_fast` clamps to [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import ParameterError
+
+ARCH = "stylekit-transformer-cin/1"
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm whose affine (gamma, beta) is a weighted mix of ``num_styles`` learned pairs."""
+
+    def __init__(self, channels: int, num_styles: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        # w: (B, S) (already normalized) -> per-image (B, C) scale and shift
+        gamma = (w @ self.gamma).unsqueeze(-1).unsqueeze(-1)
+        beta = (w @ self.beta).unsqueeze(-1).unsqueeze(-1)
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
+        return (x - mean) * torch.rsqrt(var + self.eps) * gamma + beta
+
+
+class ConvLayer(nn.Module):
+    """Reflection pad + conv (+ CIN + ReLU); ``upsample`` = nearest ×2 before the conv."""
+
+    def __init__(self, cin: int, cout: int, k: int, num_styles: int, stride: int = 1, upsample: bool = False,
+                 norm: bool = True, relu: bool = True) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.pad = nn.ReflectionPad2d(k // 2)
+        self.conv = nn.Conv2d(cin, cout, k, stride)
+        self.norm = ConditionalInstanceNorm(cout, num_styles) if norm else None
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = self.conv(self.pad(x))
+        if self.norm is not None:
+            x = self.norm(x, w)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, c: int, num_styles: int) -> None:
+        super().__init__()
+        self.c1 = ConvLayer(c, c, 3, num_styles)
+        self.c2 = ConvLayer(c, c, 3, num_styles, relu=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(self.c1(x, w), w)
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al.'s image transformation network with conditional instance norm.
+
+    ``width``: channels of the three resolutions (full, 1/2, 1/4); ``blocks``: residual blocks.
+    """
+
+    def __init__(self, num_styles: int = 1, width: Sequence[int] = (32, 64, 128), blocks: int = 5,
+                 residual: bool = True) -> None:
+        super().__init__()
+        if num_styles < 1:
+            raise ParameterError(f"num_styles must be >= 1, got {num_styles}")
+        w1, w2, w3 = (int(c) for c in width)
+        self.num_styles = int(num_styles)
+        self.width = (w1, w2, w3)
+        self.blocks = int(blocks)
+        self.residual = bool(residual)
+        s = self.num_styles
+        self.down = nn.ModuleList([ConvLayer(3, w1, 9, s), ConvLayer(w1, w2, 3, s, stride=2),
+                                   ConvLayer(w2, w3, 3, s, stride=2)])
+        self.res = nn.ModuleList([ResidualBlock(w3, s) for _ in range(self.blocks)])
+        self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True), ConvLayer(w2, w1, 3, s, upsample=True),
+                                 ConvLayer(w1, 3, 9, s, norm=False, relu=False)])
+        if self.residual:
+            # output = input + correction, starting near the identity: a short (CPU) training run spends
+            # its steps on the style instead of first learning to reproduce the photo
+            with torch.no_grad():
+                self.up[-1].conv.weight.mul_(0.1)
+                self.up[-1].conv.bias.zero_()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Architecture description (stored in weight files; :meth:`from_config` rebuilds the net)."""
+        return {"arch": ARCH, "num_styles": self.num_styles, "width": list(self.width), "blocks": self.blocks,
+                "residual": self.residual}
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "TransformerNet":
+        if cfg.get("arch", ARCH) != ARCH:
+            raise ParameterError(f"unknown feed-forward architecture {cfg.get('arch')!r} (expected {ARCH})")
+        return cls(int(cfg["num_styles"]), tuple(cfg["width"]), int(cfg["blocks"]), bool(cfg.get("residual", False)))
+
+    def style_matrix(self, style_weights: torch.Tensor | Sequence[float] | None, batch: int,
+                     device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """(B, S) normalized style weights from None (uniform), (S,) or (B, S)."""
+        if style_weights is None:
+            w = torch.ones(1, self.num_styles, device=device, dtype=dtype)
+        else:
+            w = torch.as_tensor(style_weights, device=device, dtype=dtype)
+            if w.dim() == 1:
+                w = w.unsqueeze(0)
+        if w.dim() != 2 or w.shape[1] != self.num_styles or w.shape[0] not in (1, batch):
+            raise ParameterError(f"style weights must have shape ({self.num_styles},) or "
+                                 f"({batch}, {self.num_styles}), got {tuple(w.shape)}")
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-8)
+        return w.expand(batch, -1)
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor | Sequence[float] | None = None) -> torch.Tensor:
+        b, _, h, wd = x.shape
+        w = self.style_matrix(style_weights, b, x.device, x.dtype)
+        inp = x
+        ph, pw = (-h) % 4, (-wd) % 4
+        if ph or pw:
+            mode = "reflect" if h > ph and wd > pw else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        for layer in self.down:
+            x = layer(x, w)
+        for blk in self.res:
+            x = blk(x, w)
+        for layer in self.up:
+            x = layer(x, w)
+        x = x[..., :h, :wd]
+        return inp + x if self.residual else x
+
+
+def one_hot(index: int, num_styles: int) -> torch.Tensor:
+    if not 0 <= index < num_styles:
+        raise ParameterError(f"style index {index} out of range 0..{num_styles - 1}")
+    w = torch.zeros(num_styles)
+    w[index] = 1.0
+    return w
+
+
+@torch.no_grad()
+def stylize_fast(model: TransformerNet, content: torch.Tensor,
+                 style_weights: torch.Tensor | Sequence[float] | int | None = None,
+                 strength: float = 1.0, preserve_color: bool | str | None = None) -> torch.Tensor:
+    """Stylize ``content`` (N, 3, H, W) [0, 1] in one forward pass; returns the same size, clamped to [0, 1].
+
+    ``style_weights``: a style index, a weight vector (S,) / (N, S) over the model's styles (blended), or
+    None (uniform mix; the only style of a single-style net). ``strength`` in [0, 1] blends the
+    result with the content (0 = content, 1 = full style). ``preserve_color`` (True or
+    ``"luminance"``): keep the content's colours (luminance-only transfer, :mod:`stylekit.color`).
+    """
+    if not isinstance(content, torch.Tensor) or content.dim() != 4 or content.shape[1] != 3:
+        raise ParameterError("content must be an RGB image tensor (N, 3, H, W)")
+    if not torch.isfinite(content).all():
+        raise ParameterError("content holds NaN or infinite values")
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise ParameterError(f"strength must be a number between 0 and 1, got {strength!r}") from None
+    if not 0.0 <= strength <= 1.0:  # also rejects NaN
+        raise ParameterError(f"strength must be between 0 and 1, got {strength}")
+    if isinstance(style_weights, int) and not isinstance(style_weights, bool):
+        style_weights = one_hot(style_weights, model.num_styles)
+    if style_weights is not None:
+        w = torch.as_tensor(style_weights, dtype=torch.float32)
+        if not torch.isfinite(w).all() or (w < 0).any() or not (w.sum(dim=-1) > 0).all():
+            raise ParameterError("style weights must be finite, non-negative and not all zero")
+    dev = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    x = content.to(dev, torch.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        y = model(x.to(dtype), style_weights).float().clamp(0, 1)
+    finally:
+        model.train(was_training)
+    if preserve_color:
+        if preserve_color not in (True, "luminance"):
+            raise ParameterError(f"preserve_color must be True/'luminance' or None, got {preserve_color!r}")
+        from .color import luminance_transfer
+
+        y = luminance_transfer(y, x)
+    if strength < 1.0:
+        y = strength * y + (1.0 - strength) * x
+    return y.clamp(0, 1)

@@ -1,0 +1,73 @@
+"""The demo in a real browser: headless Debian Chromium driven by Playwright's Python package.
+
+The page loads, an example pair is clicked, the feed-forward result appears; a screenshot is saved
+as a test artifact (test-artifacts/demo.png).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytest.importorskip("gradio")
+playwright_sync = pytest.importorskip("playwright.sync_api")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium; .ci/run does it)", allow_module_level=True)
+
+from tests.test_demo import launch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from demo import engine
+    from demo.app import Settings
+    from export.runtime import get_fast_runner
+
+    used = False
+    if not engine.model_status()["fast"].startswith("ready"):  # no shipped model: a small untrained one
+        from stylekit.feedforward import TransformerNet
+
+        net = TransformerNet(num_styles=2, width=(8, 16, 32), blocks=1).eval()
+        engine.use_runner("fast", get_fast_runner(net=net, style_names=["stripes", "dots"], variant="fp32",
+                                                  onnx_dir=tmp_path_factory.mktemp("onnx")))
+        used = True
+    app, url = launch(Settings(fast_size=128, warm_up=False))
+    yield url
+    app.close()
+    if used:
+        engine.use_runner("fast", None)
+
+
+def test_example_click_shows_the_feed_forward_result(app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--headless", "--disable-gpu",
+                                          "--disable-background-networking", "--disable-component-update",
+                                          "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(app_url, wait_until="domcontentloaded", timeout=60_000)
+            page.wait_for_selector("#run-fast", timeout=60_000)
+            assert page.title().startswith("stylekit")
+            # the first example pair (content, style)
+            example = page.locator("#example-pairs").locator("tbody tr, .gallery-item, button.gallery").first
+            example.wait_for(timeout=30_000)
+            example.click()
+            result = page.locator("#fast-result img")
+            result.wait_for(state="visible", timeout=120_000)
+            src = result.get_attribute("src") or ""
+            assert src, "the feed-forward result has no image"
+            info = page.locator("#fast-info").inner_text(timeout=10_000)
+            assert " s" in info
+            page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "demo.png").stat().st_size > 10_000

@@ -1,0 +1,92 @@
+"""The feed-forward transformer network with conditional instance norm (stylekit.feedforward)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylekit.errors import ParameterError
+from stylekit.feedforward import TransformerNet, one_hot, stylize_fast
+from tests.conftest import synthetic_image
+
+
+def _net(num_styles=3, seed=0, **kw):
+    torch.manual_seed(seed)
+    net = TransformerNet(num_styles, width=kw.get("width", (8, 16, 16)), blocks=kw.get("blocks", 1)).eval()
+    # randomize the CIN parameters so the styles really differ
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("gamma", "beta")):
+                p.add_(0.3 * torch.randn_like(p))
+    return net
+
+
+@pytest.mark.parametrize("hw", [(97, 131), (300, 517), (8, 9), (64, 64)])
+def test_output_has_exactly_the_input_size(hw):
+    net = _net(2)
+    x = torch.rand(1, 3, *hw)
+    with torch.no_grad():
+        y = net(x, one_hot(0, 2))
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    out = stylize_fast(net, x, 1)
+    assert out.shape == x.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_one_hot_blend_equals_the_single_style_net():
+    net = _net(3)
+    x = synthetic_image(45, 61)
+    for i in range(3):
+        single = TransformerNet(1, width=(8, 16, 16), blocks=1).eval()
+        state = net.state_dict()
+        state = {k: (v[i:i + 1] if k.endswith(("gamma", "beta")) else v) for k, v in state.items()}
+        single.load_state_dict(state)
+        with torch.no_grad():
+            a = net(x, one_hot(i, 3))
+            b = single(x)            # N=1: default weights [1]
+            c = single(x, [1.0])
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert torch.equal(b, c)
+
+
+def test_blend_is_a_mix_of_the_norm_parameters_and_batches_work():
+    net = _net(2)
+    x = synthetic_image(32, 40)
+    with torch.no_grad():
+        a, b = net(x, [1.0, 0.0]), net(x, [0.0, 1.0])
+        m = net(x, [0.5, 0.5])
+        m2 = net(x, [3.0, 3.0])                    # normalized to sum 1
+        per_image = net(x.repeat(2, 1, 1, 1), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert not torch.allclose(a, b, atol=1e-3)
+    assert not torch.allclose(m, a, atol=1e-3) and not torch.allclose(m, b, atol=1e-3)
+    torch.testing.assert_close(m, m2)
+    torch.testing.assert_close(per_image[0:1], a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(per_image[1:2], b, rtol=1e-5, atol=1e-5)
+
+
+def test_strength_and_colour_preservation():
+    net = _net(1)
+    x = synthetic_image(40, 52)
+    full = stylize_fast(net, x)
+    assert torch.allclose(stylize_fast(net, x, strength=0.0), x, atol=1e-6)
+    half = stylize_fast(net, x, strength=0.5)
+    torch.testing.assert_close(half, (0.5 * full + 0.5 * x).clamp(0, 1))
+    pc = stylize_fast(net, x, preserve_color=True)
+    from stylekit.color import luminance_transfer
+
+    torch.testing.assert_close(pc, luminance_transfer(full, x))
+    assert not torch.allclose(pc, full, atol=1e-3)
+
+
+@pytest.mark.parametrize("bad", [dict(strength=1.5), dict(strength=float("nan")), dict(style_weights=[-1.0]),
+                                 dict(style_weights=[0.0]), dict(style_weights=[float("nan")]),
+                                 dict(style_weights=5), dict(style_weights=[1.0, 1.0])])
+def test_bad_parameters_are_clear_errors(bad):
+    net = _net(1)
+    with pytest.raises(ParameterError):
+        stylize_fast(net, synthetic_image(16, 16), **bad)
+
+
+def test_config_round_trip():
+    net = TransformerNet(4, width=(8, 16, 32), blocks=2)
+    again = TransformerNet.from_config(net.config)
+    assert again.config == net.config
+    assert set(again.state_dict()) == set(net.state_dict())

@@ -1,0 +1,171 @@
+"""The shared training loop (stylekit.training) with the feed-forward loss: tiny synthetic images, CPU."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylekit.errors import WeightsError
+from stylekit.feedforward import TransformerNet
+from stylekit.images import save_image
+from stylekit.training import (CHECKPOINT_NAME, CropSampler, ImageFolder, StepContext, TrainConfig, lr_at,
+                               read_checkpoint, save_checkpoint, split_files, train)
+from tests.conftest import synthetic_image
+
+TINY = dict(width=(4, 8, 8), blocks=1)
+
+
+def _photo_folder(path, n=10, size=(40, 48)):
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        save_image(synthetic_image(*size, seed=i, kind="content").roll(i * 3, dims=-1), path / f"img{i:02d}.png")
+    return path
+
+
+def _config(out, **kw):
+    base = dict(out=str(out), steps=6, batch_size=2, crop=32, lr=1e-2, seed=3, device="cpu", threads=None,
+                checkpoint_every=1e6, preview_every=0, decay_start=0.5, lr_final=0.1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def fast_loss():
+    from stylekit.cli_fast import FastStyleLoss
+
+    styles = [synthetic_image(48, 48, 1, "style"), synthetic_image(48, 48, 2, "style2")]
+    return FastStyleLoss(styles, ["relu1_1", "relu2_1"], "relu2_1", style_weight=10.0, content_weight=1.0,
+                         tv_weight=1.0, device=torch.device("cpu"))
+
+
+def test_split_is_deterministic_ninety_ten(tmp_path):
+    files = [tmp_path / f"{i:03d}.jpg" for i in range(25)]
+    train_f, val_f = split_files(list(reversed(files)))
+    assert [f.name for f in val_f] == ["009.jpg", "019.jpg"]
+    assert len(train_f) == 23 and not set(train_f) & set(val_f)
+
+
+def test_crop_sampler_shapes_and_reproducible():
+    imgs = [(synthetic_image(40, 56, s) * 255).to(torch.uint8)[0] for s in range(3)]
+    a = CropSampler(imgs, 3, 24, seed=5).next_batch()
+    b = CropSampler(imgs, 3, 24, seed=5).next_batch()
+    assert a.shape == (3, 3, 24, 24) and torch.equal(a, b)
+    assert 0 <= float(a.min()) and float(a.max()) <= 1
+
+
+def test_lr_schedule_decays():
+    cfg = TrainConfig(steps=100, lr=1e-3, lr_final=0.1, decay_start=0.5)
+    assert lr_at(cfg, 0) == lr_at(cfg, 49) == 1e-3
+    assert lr_at(cfg, 75) < 1e-3 and abs(lr_at(cfg, 100) - 1e-4) < 1e-9
+
+
+def test_training_lowers_the_loss(tmp_path, fast_loss):
+    data = ImageFolder(_photo_folder(tmp_path / "photos"), load_size=40)
+    assert len(data.train) == 9 and len(data.val) == 1
+    torch.manual_seed(0)
+    net = TransformerNet(2, **TINY, residual=False)  # from a random start the loss must fall fast
+    probe = data.validation_batch(1, 32).repeat(2, 1, 1, 1)
+
+    def eval_loss():
+        with torch.no_grad():
+            return float(fast_loss(net, probe, StepContext(0, torch.device("cpu"), torch.Generator()))[0])
+
+    before = eval_loss()
+    res = train(net, fast_loss, data, _config(tmp_path / "run", steps=40), progress=False)
+    assert res.finished and res.step == 40
+    after = eval_loss()
+    assert after < 0.5 * before
+
+
+def test_resume_continues_bit_for_bit(tmp_path, fast_loss):
+    data = ImageFolder(_photo_folder(tmp_path / "photos"), load_size=40)
+    torch.manual_seed(0)
+    ref = TransformerNet(2, **TINY)
+    init = {k: v.clone() for k, v in ref.state_dict().items()}
+    train(ref, fast_loss, data, _config(tmp_path / "a"), progress=False)
+
+    calls = {"n": 0}
+
+    def stop_after_3():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    first = TransformerNet(2, **TINY)
+    first.load_state_dict(init)
+    r1 = train(first, fast_loss, data, _config(tmp_path / "b"), cancel=stop_after_3, progress=False)
+    assert not r1.finished and r1.step == 3
+    assert read_checkpoint(tmp_path / "b" / CHECKPOINT_NAME).step == 3
+    second = TransformerNet(2, **TINY)  # fresh weights: everything must come from the checkpoint
+    r2 = train(second, fast_loss, data, _config(tmp_path / "b", resume=True), progress=False)
+    assert r2.finished and r2.step == 6
+    for k, v in ref.state_dict().items():
+        assert torch.equal(v, second.state_dict()[k]), k
+
+
+def test_checkpoint_is_pickle_free_and_checked(tmp_path):
+    net = TransformerNet(1, **TINY)
+    opt = torch.optim.Adam(net.parameters())
+    p = save_checkpoint(tmp_path / "c.safetensors", net, opt, 7, meta={"x": 1})
+    ck = read_checkpoint(p)
+    assert ck.step == 7 and ck.meta == {"x": 1} and set(ck.model) == set(net.state_dict())
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        read_checkpoint(p)
+    with pytest.raises(WeightsError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_resume_into_another_architecture_is_a_clear_error(tmp_path, fast_loss):
+    data = ImageFolder(_photo_folder(tmp_path / "photos", n=4), load_size=40)
+    train(TransformerNet(2, **TINY), fast_loss, data, _config(tmp_path / "r", steps=1), progress=False)
+    with pytest.raises(WeightsError, match="architecture"):
+        train(TransformerNet(2, width=(4, 8, 16), blocks=1), fast_loss, data,
+              _config(tmp_path / "r", steps=2, resume=True), progress=False)
+
+
+# ---- DistributedDataParallel on two CPU processes (gloo) ---------------------------------------
+def _ddp_loss(net, batch, ctx):
+    out = net(batch, None)
+    loss = F.mse_loss(out, batch.flip(-1))
+    return loss, {}
+
+
+def _ddp_worker(rank: int, world: int, port: int, folder: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    data = ImageFolder(folder, load_size=40)
+    torch.manual_seed(0)
+    net = TransformerNet(1, **TINY)
+    train(net, _ddp_loss, data, _config(out, steps=4, checkpoint_every=1e6), progress=False)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, os.path.join(out, f"rank{rank}.safetensors"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_stay_in_sync(tmp_path):
+    import torch.multiprocessing as mp
+    from safetensors.torch import load_file
+
+    folder = _photo_folder(tmp_path / "photos", n=6)
+    out = tmp_path / "ddp"
+    out.mkdir()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(folder), str(out)), nprocs=2, join=True)
+    a, b = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
+    torch.manual_seed(0)
+    init = TransformerNet(1, **TINY).state_dict()
+    assert any(not torch.equal(a[k], init[k]) for k in a)  # it trained
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ck = read_checkpoint(out / CHECKPOINT_NAME)
+    assert ck.step == 4 and len(ck.rng_tensors) == 2  # both ranks' RNG states are saved
+    assert not torch.equal(ck.rng_tensors[0]["loader"], ck.rng_tensors[1]["loader"])  # different crop streams

@@ -1,0 +1,109 @@
+"""The model catalogue (stylekit.weights): shipped files, style names, blends, broken weight files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from stylekit import weights as W
+from stylekit.errors import ParameterError, WeightsError
+from stylekit.feedforward import TransformerNet, stylize_fast
+from stylekit.training import save_checkpoint
+from tests.conftest import synthetic_image
+
+
+def test_catalogue_files_exist_verify_and_load():
+    recs = W.records("fast")
+    assert any(r.id == W.DEFAULT_FAST_MODEL for r in recs)
+    for r in recs:
+        W.verify(r)
+        state, info = W.read_weights_file(r.path)
+        assert all(v.dtype == torch.float16 for v in state.values())
+        for key in ("styles", "config", "command", "steps", "data", "machine"):
+            assert key in info, key
+    net = W.load_fast_model()
+    assert net.num_styles == len(net.style_names) >= 6
+    y = stylize_fast(net, synthetic_image(37, 53), W.style_vector("starry_night"))
+    assert y.shape == (1, 3, 37, 53)
+
+
+def test_every_style_has_its_image_and_license():
+    styles = W.list_styles()
+    assert len(styles) >= 6
+    names = {s.name for s in styles}
+    assert {"vangogh_starry_night", "munch_the_scream", "klimt_the_kiss", "hokusai_great_wave_off_kanagawa",
+            "kandinsky_composition_viii"} <= names
+    for s in styles:
+        assert s.image.is_file(), s.image
+        assert s.license and "public domain" in s.license.lower() or "cc" in (s.license or "").lower()
+
+
+def test_style_names_and_vectors():
+    full = W.find_style("vangogh_starry_night")
+    assert W.find_style("starry_night") == full == W.find_style("Starry Night")
+    v = W.style_vector("starry_night")
+    assert v.sum() == 1 and v[full.index] == 1
+    mix = W.style_vector({"starry_night": 1, "the_scream": 3})
+    assert torch.allclose(mix.sum(), torch.tensor(1.0)) and abs(float(mix[W.find_style("the_scream").index]) - 0.75) < 1e-6
+    mid, _ = W.style_vector("the_kiss", with_model=True)
+    assert mid == W.DEFAULT_FAST_MODEL
+
+
+@pytest.mark.parametrize("spec", ["no_such_style", {"starry_night": float("nan")}, {"starry_night": -1},
+                                  {"starry_night": 0, "the_scream": 0}, {}, {"starry_night": "x"}])
+def test_bad_style_specs_are_parameter_errors(spec):
+    with pytest.raises(ParameterError):
+        W.style_vector(spec)
+
+
+def test_corrupt_and_truncated_files_are_weights_errors(tmp_path):
+    src = W.get_record(W.DEFAULT_FAST_MODEL).path
+    trunc = tmp_path / "trunc.safetensors"
+    trunc.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(WeightsError, match="trunc.safetensors"):
+        W.fast_model_from_file(trunc)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a weights file at all")
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        W.fast_model_from_file(junk)
+    with pytest.raises(WeightsError, match="does not exist"):
+        W.fast_model_from_file(tmp_path / "missing.safetensors")
+    # a catalogue record whose file changed: sha256 mismatch
+    rec = W.ModelRecord("broken", trunc, "0" * 64, "fast", {"styles": ["a"]})
+    with pytest.raises(WeightsError, match="corrupt or was replaced"):
+        W.verify(rec)
+
+
+def test_checkpoint_of_another_architecture_is_a_weights_error(tmp_path):
+    from safetensors.torch import save_file
+
+    small = TransformerNet(2, width=(4, 8, 8), blocks=1)
+    meta = {"kind": "fast", "styles": ["a", "b"], "config": small.config}
+    p = save_checkpoint(tmp_path / "ck.safetensors", small, None, 1, meta=meta)
+    assert W.fast_model_from_file(p).num_styles == 2          # a training checkpoint loads
+    # the same tensors described as a different architecture
+    other = dict(TransformerNet(2, width=(4, 8, 16), blocks=1).config)
+    state = {k: v for k, v in small.state_dict().items()}
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata={"stylekit": json.dumps({"styles": ["a", "b"], "config": other})})
+    with pytest.raises(WeightsError, match="does not match this model's architecture"):
+        W.fast_model_from_file(bad)
+    # not a feed-forward file at all (e.g. an AdaIN decoder)
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(WeightsError, match="not a stylekit feed-forward network"):
+        W.fast_model_from_file(tmp_path / "other.safetensors")
+
+
+def test_package_checkpoint_round_trip(tmp_path):
+    net = TransformerNet(2, width=(4, 8, 8), blocks=1)
+    meta = {"kind": "fast", "styles": ["s1", "s2"], "config": net.config, "command": "stylekit train-fast ..."}
+    ck = save_checkpoint(tmp_path / "ck.safetensors", net, torch.optim.Adam(net.parameters()), 5, meta=meta)
+    rec = W.package_fast_checkpoint(ck, tmp_path / "m.safetensors", model_id="tiny", register=False,
+                                    extra={"metrics": {"x": 1}})
+    assert rec.sha256 == W.sha256_file(tmp_path / "m.safetensors")
+    state, info = W.read_weights_file(rec.path)
+    assert info["steps"] == 5 and info["metrics"] == {"x": 1} and info["styles"] == ["s1", "s2"]
+    again = W.fast_model_from_file(rec.path)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v.half().float())
