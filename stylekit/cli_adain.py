@@ -168,6 +168,9 @@ def _add_train_adain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0)
     p.add_argument("--time-budget", type=finite_float(0), default=None,
                    help="minutes; stop cleanly (checkpoint) after this")
+    p.add_argument("--schedule-minutes", type=finite_float(0.01), default=None,
+                   help="wall-clock lr schedule: decay by max(step/steps, elapsed/this) (for time-boxed runs; "
+                        "resume is then not bit-exact)")
     p.add_argument("--checkpoint-every", type=finite_float(0), default=5.0, help="minutes (default 5)")
     p.add_argument("--preview-every", type=int_range(0, 10_000_000), default=200,
                    help="steps between preview grids (0 = off)")
@@ -289,6 +292,7 @@ def train_adain(a: argparse.Namespace) -> int:
                         warmup=a.warmup, seed=a.seed, device=str(device), threads=a.threads, amp=bf16,
                         checkpoint_every=a.checkpoint_every, preview_every=a.preview_every, preview_count=4,
                         preview_size=192, time_budget=a.time_budget, resume=a.resume,
+                        schedule_minutes=a.schedule_minutes,
                         meta={"command": commands[-1] if commands else this_command, "commands": commands,
                               "width": a.width, "init": a.init or "", "note": a.note or ""})
     res = T.train(decoder, loss_fn, content, cfg, preview_fn=preview_fn, cancel=stop)
@@ -314,7 +318,9 @@ def train_adain(a: argparse.Namespace) -> int:
                 "stylekit.training: constant 30%, cosine to lr/10 (inverse decay of the paper not available)",
             "style_weight": a.style_weight, "content_weight": a.content_weight, "bf16": bf16, "init": a.init,
             "seconds": round(res.seconds, 1), "finished": res.finished,
-            "machine": f"{_cpu_name()} ({os.cpu_count()} vCPU, shared), {device}, threads={torch.get_num_threads()}",
+            "machine": f"{_cpu_name()} ({os.cpu_count()} vCPU), {device}"
+                       + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+                       + f", threads={torch.get_num_threads()}",
             "final_losses": res.losses or prior_losses,
             "val_losses": {"content": round(float(lc), 4), "style": round(float(ls), 4)},
         }

@@ -138,7 +138,9 @@ def train_fast(a: argparse.Namespace) -> int:
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
-            "machine": f"{platform.machine()} {platform.processor() or ''} {device} threads={torch.get_num_threads()}".strip(),
+            "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
+                        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+                        + f" threads={torch.get_num_threads()}"),
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),

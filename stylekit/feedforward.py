@@ -38,9 +38,13 @@ class ConditionalInstanceNorm(nn.Module):
         # w: (B, S) (already normalized) -> per-image (B, C) scale and shift
         gamma = (w @ self.gamma).unsqueeze(-1).unsqueeze(-1)
         beta = (w @ self.beta).unsqueeze(-1).unsqueeze(-1)
+        dtype = x.dtype
+        if dtype != torch.float32:  # statistics in float32 (bf16 autocast in training)
+            x = x.float()
         mean = x.mean(dim=(2, 3), keepdim=True)
         var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
-        return (x - mean) * torch.rsqrt(var + self.eps) * gamma + beta
+        y = (x - mean) * torch.rsqrt(var + self.eps) * gamma.to(x.dtype) + beta.to(x.dtype)
+        return y if dtype == torch.float32 else y.to(dtype)
 
 
 class ConvLayer(nn.Module):
