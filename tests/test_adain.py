@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -314,6 +316,12 @@ def test_shipped_decoder_loads_and_stylizes():
     c, s = _img(40, 52, 40), _img(48, 48, 41)
     out = transfer(m, c, [s])
     assert out.shape == c.shape and torch.isfinite(out).all()
+    # on a real photo (shipped demo example)
+    from stylekit.images import load_image
+
+    ex = Path(__file__).resolve().parents[1] / "demo" / "examples"
+    c = load_image(ex / "content" / "skimage_chelsea_cat.jpg", size=128)
+    s = load_image(ex / "style" / "vangogh_starry_night.jpg", size=128)
     # the trained decoder reconstructs its input (alpha = 0) better than an untrained one
     torch.manual_seed(0)
     untrained = AdaINModel(Decoder(m.decoder.width))
