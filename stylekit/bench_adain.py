@@ -21,13 +21,9 @@ SIZE = 512
 
 
 def held_out(folder: Path, n: int) -> list[Path]:
-    """``n`` validation images of a folder (evenly spaced in the training utilities' 90/10 split)."""
-    from .training import list_images, split_files  # the split the trainers hold out
+    from .training import held_out_sample
 
-    _, val = split_files(list_images(folder))
-    if len(val) <= n:
-        return val
-    return [val[int((i + 0.5) * len(val) / n)] for i in range(n)]
+    return held_out_sample(folder, n)
 
 
 def _sheet(rows: list[list[torch.Tensor]], height: int = 256):

@@ -22,13 +22,9 @@ SIZE = 512
 
 
 def held_out(folder: Path, n: int) -> list[Path]:
-    """``n`` validation photos (evenly spaced over the 90/10 split's held-out tenth)."""
-    from .training import list_images, split_files
+    from .training import held_out_sample
 
-    _, val = split_files(list_images(folder))
-    if len(val) <= n:
-        return val
-    return [val[int((i + 0.5) * len(val) / n)] for i in range(n)]
+    return held_out_sample(folder, n)
 
 
 def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: torch.Tensor,

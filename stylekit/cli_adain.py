@@ -204,21 +204,10 @@ def _cpu_name() -> str:
 
 
 def _fixed_crops(images, n: int, size: int):
-    """Center crops (size x size) of the first ``n`` uint8 images: deterministic, for the feature scales."""
-    import torch
-    import torch.nn.functional as F
+    """Center crops (size x size) of the first ``n`` images: deterministic, for the feature scales."""
+    from .training import center_crops
 
-    out = []
-    for img in images[:n]:
-        x = img.unsqueeze(0).float().div(255)
-        h, w = x.shape[-2:]
-        s = size / min(h, w)
-        x = F.interpolate(x, size=(max(size, round(h * s)), max(size, round(w * s))), mode="bilinear",
-                          align_corners=False, antialias=True)
-        h, w = x.shape[-2:]
-        t, l = (h - size) // 2, (w - size) // 2
-        out.append(x[..., t:t + size, l:l + size])
-    return torch.cat(out).clamp(0, 1)
+    return center_crops(images, n, size)
 
 
 def train_adain(a: argparse.Namespace) -> int:

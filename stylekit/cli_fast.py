@@ -110,6 +110,19 @@ class FastStyleLoss:
         return loss, {"style": float(style.detach()), "content": float(content.detach()), "tv": float(tv.detach())}
 
 
+def _init_record(path: str | None) -> dict:
+    """The training record of the weights a run starts from (so a fine-tune keeps its history)."""
+    if not path:
+        return {}
+    from .weights import read_weights_file
+
+    _, info = read_weights_file(path)
+    if "meta" in info:
+        info = info["meta"]
+    return {k: info.get(k) for k in ("command", "steps", "seconds", "machine", "final_losses", "init_meta")
+            if info.get(k) is not None}
+
+
 def style_name(path: str | Path) -> str:
     return Path(path).stem
 
@@ -127,6 +140,14 @@ def train_fast(a: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual)
+    if a.init:  # continue from another run's weights (same architecture and styles)
+        from .training import load_model_state
+        from .weights import fast_model_from_file
+
+        init = fast_model_from_file(a.init)
+        if list(getattr(init, "style_names", [])) != names:
+            raise ParameterError(f"--init {a.init} holds the styles {init.style_names}, not {names}")
+        load_model_state(net, init.state_dict(), f"--init '{a.init}'")
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
                          device, a.encoder, a.style_loss)
     load_size = a.load_size or int(round(a.crop * 1.5))
@@ -136,6 +157,7 @@ def train_fast(a: argparse.Namespace) -> int:
           f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
+            "init": a.init or "", "init_meta": _init_record(a.init),
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
@@ -218,6 +240,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="wall-clock lr schedule: decay by max(step/steps, elapsed/this) (for time-boxed runs; "
                         "resume is then not bit-exact)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (a shipped .safetensors or a checkpoint with the same "
+                        "architecture and styles), e.g. to fine-tune the gallery")
 
     def run(a: argparse.Namespace) -> int:
         a._argv = sys.argv[1:]

@@ -103,6 +103,31 @@ def split_files(files: Sequence[Path], val_every: int = 10) -> tuple[list[Path],
     return [f for f in files if f not in vs], val
 
 
+def held_out_sample(folder: str | os.PathLike, n: int) -> list[Path]:
+    """``n`` of a folder's held-out validation files (evenly spaced over the 90/10 split's tenth);
+    what the benchmarks evaluate on."""
+    _, val = split_files(list_images(folder))
+    if len(val) <= n:
+        return val
+    return [val[int((i + 0.5) * len(val) / n)] for i in range(n)]
+
+
+def center_crops(images: Sequence[torch.Tensor], n: int, size: int) -> torch.Tensor:
+    """The first ``n`` uint8 (3, H, W) images, short side resized to ``size`` and center-cropped to a
+    (n, 3, size, size) float batch in [0, 1]: deterministic."""
+    out = []
+    for img in images[:n]:
+        x = img.unsqueeze(0).float().div(255)
+        h, w = x.shape[-2:]
+        s = size / min(h, w)
+        x = F.interpolate(x, size=(max(size, round(h * s)), max(size, round(w * s))), mode="bilinear",
+                          align_corners=False, antialias=True)
+        h, w = x.shape[-2:]
+        t, l = (h - size) // 2, (w - size) // 2
+        out.append(x[..., t:t + size, l:l + size])
+    return torch.cat(out).clamp(0, 1)
+
+
 def _load_short_side(path: Path, short: int) -> torch.Tensor:
     """uint8 (3, H, W) with the short side resized to ``short`` (never upscaled past it... it is, if smaller)."""
     from PIL import Image
@@ -151,18 +176,7 @@ class ImageFolder:
 
     def validation_batch(self, n: int, size: int) -> torch.Tensor:
         """The first ``n`` validation images (train images if there are none), center-cropped to ``size``."""
-        src = self.val or self.train
-        out = []
-        for img in src[:n]:
-            x = img.unsqueeze(0).float().div(255)
-            h, w = x.shape[-2:]
-            s = size / min(h, w)
-            x = F.interpolate(x, size=(max(size, round(h * s)), max(size, round(w * s))), mode="bilinear",
-                              align_corners=False, antialias=True)
-            h, w = x.shape[-2:]
-            t, l = (h - size) // 2, (w - size) // 2
-            out.append(x[..., t:t + size, l:l + size])
-        return torch.cat(out).clamp(0, 1)
+        return center_crops(self.val or self.train, n, size)
 
 
 class CropSampler:
