@@ -9,6 +9,8 @@ next request tries again, so the app lights up as soon as the model files exist.
 from __future__ import annotations
 
 import hashlib
+import os
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -397,15 +399,71 @@ def gatys_config(preset: str = "default", steps: int | None = None, style_weight
                       preserve_color="luminance" if preserve_color else None, preview_every=preview_every)
 
 
+#: OS priority ("nice" increment) of the threads that run Gatys jobs: on a 2-core Space the one-pass
+#: modes then get most of the CPU while an optimization runs, and an idle machine gives Gatys all of it.
+HEAVY_NICE = int(os.environ.get("STYLEKIT_DEMO_HEAVY_NICE", "10"))
+_END = object()
+
+
+def in_background(make_iter: Callable[[], Iterator[Any]], cancel: threading.Event | None = None,
+                  nice: int = HEAVY_NICE) -> Iterator[Any]:
+    """Run the iterator ``make_iter()`` in a thread of its own at a lower OS priority and yield its items here.
+
+    The thread lowers only its own priority (Linux threads have their own nice value; the worker threads
+    PyTorch starts from it inherit it), so the request threads and onnxruntime's pools stay at normal
+    priority. An exception in the thread is raised here; if the consumer stops early (client gone),
+    ``cancel`` is set so the job ends within a step.
+    """
+    q: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        if nice > 0 and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            except OSError:
+                pass
+        try:
+            for item in make_iter():
+                q.put((True, item))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put((False, e))
+            return
+        q.put((True, _END))
+
+    threading.Thread(target=work, daemon=True, name="stylekit-heavy").start()
+    finished = False
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                finished = True
+                raise item
+            if item is _END:
+                finished = True
+                return
+            yield item
+    finally:
+        if not finished and cancel is not None:
+            cancel.set()
+
+
 def iter_gatys(content: Input, style: Input, size: int, config: Any,
                cancel: threading.Event | None = None) -> Iterator[GatysUpdate]:
     """Gatys run as updates (a preview every ``config.preview_every`` steps); stops within one step
-    when ``cancel`` is set (the last update then has ``stopped=True`` and the latest image)."""
-    from stylekit.errors import Cancelled
-    from stylekit.gatys import iter_gatys as _iter
+    when ``cancel`` is set (the last update then has ``stopped=True`` and the latest image).
+
+    The optimization runs in a low-priority thread (:func:`in_background`)."""
     from stylekit.images import check_size
 
     size = check_size(size, lo=GATYS_SIZES[0], hi=GATYS_SIZES[1])
+    return in_background(lambda: _iter_gatys_here(content, style, size, config, cancel), cancel)
+
+
+def _iter_gatys_here(content: Input, style: Input, size: int, config: Any,
+                     cancel: threading.Event | None) -> Iterator[GatysUpdate]:
+    from stylekit.errors import Cancelled
+    from stylekit.gatys import iter_gatys as _iter
+
     t0 = time.perf_counter()
     last, step, total = None, 0, 0
     try:
