@@ -56,11 +56,11 @@ def _gatys(a: argparse.Namespace, cp: Path, sp: Path, c: torch.Tensor, s: torch.
     from .gatys import get_preset, stylize_gatys
     from .images import load_image, save_image
 
-    tag = f"{cp.stem}__{sp.stem}__{a.gatys_steps or 'default'}"
+    preset = get_preset("default", steps=a.gatys_steps, style_weight=a.gatys_style_weight)
+    tag = f"{cp.stem}__{sp.stem}__{a.gatys_steps or 'default'}__sw{preset.style_weight:g}"
     png = Path(a.gatys_cache) / f"{tag}.png" if a.gatys_cache else None
     if png is not None and png.exists() and png.with_suffix(".txt").exists():
         return load_image(png), float(png.with_suffix(".txt").read_text())
-    preset = get_preset("default", steps=a.gatys_steps)
     t0 = time.perf_counter()
     out = stylize_gatys(c, s, preset, size=SIZE)
     t = time.perf_counter() - t0
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=3, help="number of held-out (content, style) pairs (default 3)")
     p.add_argument("--gatys-steps", type=int, default=None, help="override the Gatys preset's iterations")
     p.add_argument("--no-gatys", action="store_true", help="skip the (slow) Gatys reference")
+    p.add_argument("--gatys-style-weight", type=float, default=None,
+                   help="override the Gatys preset's style weight (cached results are kept per weight)")
     p.add_argument("--gatys-cache", default="runs/bench_adain_gatys",
                    help="folder where Gatys results are kept and reused (they do not depend on the decoder)")
     p.add_argument("--gatys-only", action="store_true", help="only compute (and cache) the Gatys results")

@@ -28,19 +28,21 @@ def held_out(folder: Path, n: int) -> list[Path]:
 
 
 def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: torch.Tensor,
-           steps: int | None, cached_only: bool = False) -> tuple[torch.Tensor | None, float]:
+           steps: int | None, cached_only: bool = False,
+           style_weight: float | None = None) -> tuple[torch.Tensor | None, float]:
     """Gatys ``default`` result for a pair, cached (PNG + seconds) since it does not depend on the model."""
     from .gatys import get_preset, stylize_gatys
     from .images import load_image, save_image
 
-    tag = f"{cp.stem}__{style_name}__{steps or 'default'}"
+    cfg = get_preset("default", steps=steps, style_weight=style_weight)
+    tag = f"{cp.stem}__{style_name}__{steps or 'default'}__sw{cfg.style_weight:g}"
     png = cache / f"{tag}.png" if cache else None
     if png is not None and png.exists() and png.with_suffix(".txt").exists():
         return load_image(png), float(png.with_suffix(".txt").read_text())
     if cached_only:
         return None, float("nan")
     t0 = time.perf_counter()
-    out = stylize_gatys(c, s, get_preset("default", steps=steps), size=SIZE)
+    out = stylize_gatys(c, s, cfg, size=SIZE)
     t = time.perf_counter() - t0
     if png is not None:
         save_image(out, png)
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--photos", type=int, default=3, help="held-out photos per style (default 3)")
     p.add_argument("--gatys-photos", type=int, default=2, help="of those, how many get a Gatys reference (default 2)")
     p.add_argument("--gatys-steps", type=int, default=None, help="override the Gatys preset's iterations")
+    p.add_argument("--gatys-style-weight", type=float, default=None,
+                   help="override the Gatys preset's style weight (cached results are kept per weight)")
     p.add_argument("--gatys-cache", default="runs/bench_fast_gatys", help="where Gatys results are kept and reused")
     p.add_argument("--gatys-only", action="store_true", help="only compute (and cache) the Gatys results")
     p.add_argument("--cached-gatys-only", action="store_true",
@@ -134,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             c = contents[cp]
             gat = None
             if j < a.gatys_photos:
-                gat, _ = _gatys(cache, cp, name, c, s, a.gatys_steps, a.cached_gatys_only)
+                gat, _ = _gatys(cache, cp, name, c, s, a.gatys_steps, a.cached_gatys_only, a.gatys_style_weight)
             if a.gatys_only:
                 continue
             w = style_vector({name: 1.0}) if not a.weights_file else torch.nn.functional.one_hot(

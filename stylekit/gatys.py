@@ -152,7 +152,7 @@ PRESETS: dict[str, GatysConfig] = {
     # stylekit's default, tuned for quality per second on 2 CPU cores (see docs/gatys.md and
     # `stylekit bench gatys`): Gatys 2016 weights, coarse-to-fine from 128 px, L-BFGS, early stop.
     "default": GatysConfig(optimizer="lbfgs", lr=1.0, steps=40, coarse_steps=70, init="content",
-                           content_weight=1.0, style_weight=1e3, multiscale=True, min_size=128,
+                           content_weight=1.0, style_weight=5e2, multiscale=True, min_size=128,
                            tol=1e-3, patience=10),
 }
 
