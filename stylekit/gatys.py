@@ -40,6 +40,8 @@ from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
 
 OPTIMIZERS = ("lbfgs", "adam")
 _LBFGS_CLAMP = False
+#: Adam learning rate of the fallback when L-BFGS diverges within a scale
+ADAM_FALLBACK_LR = 0.02
 INITS = ("content", "noise", "style", "blend")
 PRESERVE_COLOR = (None, "luminance", "histogram")
 
@@ -379,7 +381,7 @@ def iter_gatys(content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Ten
         for _ in range(n_steps):
             check()
             prev_x = x.detach().clone()
-            if cfg.optimizer == "lbfgs":
+            if isinstance(opt, torch.optim.LBFGS):
                 opt.step(closure)
             else:
                 closure()
@@ -389,6 +391,12 @@ def iter_gatys(content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Ten
             if not math.isfinite(loss):   # diverged: go back to the best image of this scale
                 with torch.no_grad():
                     x.copy_(best_x)
+                if isinstance(opt, torch.optim.LBFGS):
+                    # plain L-BFGS steps can overshoot when the style loss dwarfs the content loss (its
+                    # curvature estimate comes from a tiny first step): finish this scale with clamped Adam
+                    opt = torch.optim.Adam([x], lr=ADAM_FALLBACK_LR)
+                    clamp_in_closure = True
+                    continue
                 break
             # last_terms is the loss *before* this step's update, i.e. of the previous x
             if loss < best_loss * (1 - cfg.tol):

@@ -149,7 +149,8 @@ def test_multiscale_events_previews_and_early_stop(content_image, style_image):
     # a huge tolerance stops every scale after `patience` steps without improvement
     stop = get_preset("default", min_size=24, steps=50, coarse_steps=50, tol=0.9, patience=2)
     evs = _events(content_image, [style_image], stop, size=48)
-    assert evs[-1].step <= 3 * 3 and evs[-1].done
+    # (a diverged L-BFGS step may add one Adam restart step to a scale)
+    assert evs[-1].step <= 3 * 4 and evs[-1].done
 
 
 def test_style_weights_blend_the_styles(content_image, style_image, style_image2, encoder):
@@ -234,3 +235,29 @@ def test_cancel_already_set_raises_at_once(content_image, style_image):
     ev.set()
     with pytest.raises(Cancelled):
         stylize_gatys(content_image, style_image, _cfg(steps=5), 32, cancel=ev)
+
+
+def test_lbfgs_divergence_falls_back_to_adam(content_image, style_image, monkeypatch):
+    """When an L-BFGS step blows the image up (non-finite loss), the scale restarts from its best image
+    with clamped Adam and the run still ends with a finite, stylized image."""
+    calls = {"n": 0}
+    real_step = torch.optim.LBFGS.step
+
+    def exploding_step(self, closure):
+        calls["n"] += 1
+        loss = real_step(self, closure)
+        if calls["n"] == 3:  # one step overshoots to infinity
+            with torch.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.fill_(float("inf"))
+        return loss
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", exploding_step)
+    cfg = _cfg(steps=20)
+    evs = _events(content_image, [style_image], cfg)
+    assert calls["n"] == 3  # L-BFGS is not used again after the divergence
+    assert evs[-1].done and evs[-1].step == 20 and torch.isfinite(evs[-1].image).all()
+    assert 0.0 <= float(evs[-1].image.min()) and float(evs[-1].image.max()) <= 1.0
+    first = next(e for e in evs if math.isfinite(e.losses["total"]))
+    assert evs[-1].losses["total"] < 0.5 * first.losses["total"]
