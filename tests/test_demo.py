@@ -1,9 +1,7 @@
 """The Gradio app, launched for real in this process and called through gradio_client.
 
 Sizes are tiny (64-128 px, a few Gatys steps) so the module stays fast on 2 cores. The feed-forward
-and AdaIN columns run the shipped models when they exist; the tests also serve small untrained
-networks through the same onnxruntime runners (``engine.use_runner``) so every endpoint is exercised
-whatever the catalogue holds.
+and AdaIN columns run the shipped models through the onnxruntime runners, on every endpoint.
 """
 from __future__ import annotations
 
@@ -16,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-gr = pytest.importorskip("gradio")
-gradio_client = pytest.importorskip("gradio_client")
+import gradio as gr
+import gradio_client
 from gradio_client import Client, handle_file  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -46,39 +44,17 @@ def launch(settings):
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory):
-    """Where the small test networks' ONNX files go (the shipped models use the normal export cache)."""
-    return tmp_path_factory.mktemp("onnx")
-
-
-@pytest.fixture(scope="module")
-def small_models(onnx_dir):
-    """Small untrained networks behind the real onnxruntime runners, unless shipped models exist."""
+def shipped_models():
+    """The shipped feed-forward and AdaIN models behind the onnxruntime runners: both must be ready."""
     from demo import engine
-    from export.runtime import get_adain_runner, get_fast_runner
 
     status = engine.model_status()
-    used = []
-    if not status["fast"].startswith("ready"):
-        from stylekit.feedforward import TransformerNet
-
-        net = TransformerNet(num_styles=2, width=(8, 16, 32), blocks=1).eval()
-        engine.use_runner("fast", get_fast_runner(net=net, style_names=["stripes", "dots"], variant="fp32",
-                                                  onnx_dir=onnx_dir))
-        used.append("fast")
-    if not status["adain"].startswith("ready"):
-        from stylekit.adain import AdaINModel, Decoder
-
-        engine.use_runner("adain", get_adain_runner(model=AdaINModel(Decoder(width=0.125)), variant="fp32",
-                                                    onnx_dir=onnx_dir))
-        used.append("adain")
-    yield engine.fast_style_names()
-    for kind in used:
-        engine.use_runner(kind, None)
+    assert status["fast"].startswith("ready") and status["adain"].startswith("ready"), status
+    return engine.fast_style_names()
 
 
 @pytest.fixture(scope="module")
-def app_url(small_models):
+def app_url(shipped_models):
     from demo.app import Settings
 
     app, url = launch(Settings(max_queue=8, heavy_concurrency=1, fast_concurrency=2, gatys_size=64,
@@ -103,8 +79,8 @@ def test_api_lists_named_endpoints(client):
     assert {"/gatys", "/fast", "/adain", "/compare", "/stop"} <= names
 
 
-def test_fast_endpoint(client, small_models):
-    style = small_models[0]
+def test_fast_endpoint(client, shipped_models):
+    style = shipped_models[0]
     img, slider, info = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), style, "(none)", 0.5,
                                        1.0, False, 96, api_name="/fast")
     assert size_of(img) == (96, 64)  # the cat is 451x300
@@ -114,8 +90,8 @@ def test_fast_endpoint(client, small_models):
     assert " s**" in info and "style:" in info
 
 
-def test_fast_blend_and_colour(client, small_models):
-    a, b = small_models[0], small_models[-1]
+def test_fast_blend_and_colour(client, shipped_models):
+    a, b = shipped_models[0], shipped_models[-1]
     img, _, info = client.predict(handle_file(str(CONTENT)), None, a, b, 0.3, 0.5, True, 128, api_name="/fast")
     assert size_of(img) == (128, 85)
     assert "%" in info  # the blend is named with its shares
@@ -169,9 +145,9 @@ def test_gatys_can_be_stopped(app_url):
     assert c.predict(api_name="/stop") == "Nothing is running."
 
 
-def test_compare_builds_a_figure(client, small_models):
+def test_compare_builds_a_figure(client, shipped_models):
     out = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), "default", 64, 5, 1.0, False,
-                         small_models[0], 1.0, 64, api_name="/compare")
+                         shipped_models[0], 1.0, 64, api_name="/compare")
     fig, fig_file = out[0], out[1]
     assert Path(fig_file).suffix == ".png"
     w, h = size_of(fig_file)
@@ -204,7 +180,7 @@ def test_large_input_is_downscaled_with_a_note(client, tmp_path):
     assert size_of(img) == (96, 64)
 
 
-def test_full_queue_answers_busy(small_models):
+def test_full_queue_answers_busy(shipped_models):
     import httpx
 
     from demo.app import Settings
@@ -307,7 +283,7 @@ def test_comparison_figure_layout():
         comparison_figure(content, style, results, panel_height=10)
 
 
-def test_cli_compare_writes_a_figure(tmp_path, small_models, capsys):
+def test_cli_compare_writes_a_figure(tmp_path, shipped_models, capsys):
     from stylekit.cli import main
 
     out = tmp_path / "figure.png"

@@ -148,8 +148,6 @@ def test_checkpoints_weights_and_exports_survive_a_kill_mid_write(tmp_path, what
         """
         check = lambda: target.read_bytes() == good and load_decoder(target) is not None  # noqa: E731
     else:
-        pytest.importorskip("onnx")
-        pytest.importorskip("export.onnx_files")
         import onnx
         from onnx import TensorProto, helper
 

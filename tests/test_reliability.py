@@ -152,8 +152,7 @@ def test_bad_strength(tiny_fast_net, strength):
 def test_bad_catalogue_blends(spec):
     from stylekit.weights import list_styles, style_vector
 
-    if not list_styles():
-        pytest.skip("no shipped feed-forward styles")
+    assert list_styles(), "the shipped gallery must list its styles"
     with pytest.raises(ParameterError):
         style_vector(spec)
 
@@ -213,10 +212,7 @@ def test_weights_of_another_architecture(tmp_path):
     dec = save_decoder(Decoder(width=0.125), tmp_path / "decoder.safetensors")
     with pytest.raises(WeightsError, match="not a stylekit feed-forward"):
         fast_model_from_file(dec)
-    try:
-        fast = get_record(None, "fast").path
-    except WeightsError:
-        pytest.skip("no shipped feed-forward model")
+    fast = get_record(None, "fast").path
     assert MODELS_DIR in fast.parents
     with pytest.raises(WeightsError):
         load_decoder(fast)
@@ -227,10 +223,7 @@ def tampered_record(tmp_path):
     """A catalogue record whose file differs from its sha256 (a flipped byte in a copy of the shipped file)."""
     from stylekit import weights
 
-    try:
-        rec = weights.get_record(None, "fast")
-    except WeightsError:
-        pytest.skip("no shipped feed-forward model")
+    rec = weights.get_record(None, "fast")
     p = tmp_path / "tampered.safetensors"
     data = bytearray(rec.path.read_bytes())
     data[-100] ^= 0x01  # a weight bit: the file still parses
@@ -254,8 +247,6 @@ def test_sha256_mismatch_is_refused(tampered_record):
 # ---- library: ONNX files ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bad_onnx(tmp_path_factory):
-    pytest.importorskip("onnx")
-    pytest.importorskip("export.onnx_files")
     return onnx_cases(tmp_path_factory.mktemp("onnx"))
 
 
@@ -269,7 +260,6 @@ def test_bad_onnx_files_are_weights_errors(bad_onnx):
 
 
 def test_runner_refuses_bad_onnx_files(bad_onnx, tiny_fast_net):
-    pytest.importorskip("onnxruntime")
     from export.runtime import get_fast_runner
 
     for name, path in bad_onnx.items():
@@ -279,7 +269,6 @@ def test_runner_refuses_bad_onnx_files(bad_onnx, tiny_fast_net):
 
 @pytest.mark.parametrize("weights", [[1.0], [1.0, 0.0, 0.0, 0.0], [NAN, 1.0, 0.0], [-1.0, 1.0, 1.0], [0, 0, 0]])
 def test_runner_refuses_bad_blend_vectors(tiny_fast_net, weights):
-    pytest.importorskip("export.runtime")
     from export.runtime import get_fast_runner
 
     runner = get_fast_runner(net=tiny_fast_net, style_names=["a", "b", "c"], backend="torch")
@@ -331,23 +320,13 @@ def tiny_decoder(tmp_path_factory) -> Path:
     return save_decoder(Decoder(width=0.125), tmp_path_factory.mktemp("dec") / "decoder.safetensors")
 
 
-def _has_styles() -> bool:
-    from stylekit.weights import list_styles
-
-    try:
-        return bool(list_styles())
-    except StyleKitError:
-        return False
-
-
 @pytest.mark.parametrize("case", BAD, ids=[c.name for c in BAD])
 def test_cli_refuses_each_bad_image(case, corpus, good_image, tiny_decoder, tmp_path):
     p = str(corpus[case.name])
     commands = [["gatys", p, str(good_image), "--steps", "1", "--quiet"],
                 ["adain", p, str(good_image), "--weights-file", str(tiny_decoder), "--backend", "torch"],
                 ["adain", str(good_image), p, "--weights-file", str(tiny_decoder), "--backend", "torch"]]
-    if _has_styles():
-        commands.append(["fast", p, "--backend", "torch"])
+    commands.append(["fast", p, "--backend", "torch"])
     commands.append(["compare", p, str(good_image), "--gatys-steps", "1", "--no-metrics"])
     for i, cmd in enumerate(commands):
         out = tmp_path / f"out{i}.png"
@@ -424,8 +403,6 @@ def cli_files(tmp_path_factory, good_image, tiny_decoder):
 
 @pytest.mark.parametrize("argv,needle", CLI_BAD_PARAMS, ids=[" ".join(a[:1] + a[3:5]) for a, _ in CLI_BAD_PARAMS])
 def test_cli_refuses_bad_parameters(argv, needle, cli_files, tmp_path):
-    if argv[0] == "fast" and not _has_styles():
-        pytest.skip("no shipped feed-forward styles")
     out = tmp_path / "out.png"
     rc, _, err = run_cli([a.format(**cli_files) for a in argv] + ["-o", str(out)])
     assert_clean_failure(rc, err, out, needle)
@@ -493,9 +470,6 @@ def test_cli_subprocess_bad_parameter(good_image, tmp_path):
 # ---- demo ---------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_client(tmp_path_factory):
-    pytest.importorskip("gradio")
-    pytest.importorskip("gradio_client")
-    pytest.importorskip("demo.app")
     from gradio_client import Client
 
     from .hostile import launch_demo
