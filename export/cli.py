@@ -5,7 +5,6 @@ The same commands are reachable as ``stylekit export {fast,adain,all,verify,benc
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -98,12 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except StyleKitError as e:
-        print(f"export {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"export {args.command}: interrupted", file=sys.stderr)
-        return 130
+    from stylekit.cli import run_command
+
+    return run_command(build_parser().parse_args(argv), prog="export")

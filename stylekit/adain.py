@@ -448,12 +448,16 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def training_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
-                    scales: dict[str, torch.Tensor], decoder: nn.Module | None = None, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                    scales: dict[str, torch.Tensor], decoder: nn.Module | None = None, bf16: bool = False,
+                    recon: bool = False) -> tuple[torch.Tensor, ...]:
     """Content and style loss of the decoder on a batch of (content, style) pairs (Huang & Belongie).
 
     - content: MSE between relu4_1 of the decoded image and the AdaIN target t;
     - style: sum over relu1_1..relu4_1 of MSE(mean) + MSE(std) between decoded image and style,
       the normalization of the paper's PyTorch port, whose style weight 10 this balance goes with.
+
+    - ``recon=True`` adds a third value, not in the paper: the mean absolute pixel error of decoding the
+      content's own relu4_1 (the alpha = 0 path), which teaches the decoder to invert the encoder.
 
     Features are divided by ``scales`` (:func:`feature_scales`) first.
     ``decoder`` overrides ``model.decoder`` (e.g. its DDP wrapper). ``bf16``: autocast the encoder and
@@ -471,24 +475,13 @@ def training_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tenso
             t = adain(fc, sm * scales[ADAIN_LAYER], ss * scales[ADAIN_LAYER])  # raw scale: decoder input
         out = dec(t)
         fo = {k: v.float() / scales[k] for k, v in enc(out, STYLE_LAYERS).items()}
+        rec = dec(fc) if recon else None
     loss_c = _mse(fo[ADAIN_LAYER], t / scales[ADAIN_LAYER])
     loss_s = out.new_zeros((), dtype=torch.float32)
     for layer in STYLE_LAYERS:
         m, s = mean_std(fo[layer], EPS)
         loss_s = loss_s + _mse(m, s_stats[layer][0]) + _mse(s, s_stats[layer][1])
+    if rec is not None:
+        return loss_c, loss_s, (rec.float() - content).abs().mean()
     return loss_c, loss_s
 
-
-def reconstruction_loss(model: AdaINModel, content: torch.Tensor, decoder: nn.Module | None = None,
-                        bf16: bool = False) -> torch.Tensor:
-    """Mean absolute pixel error of decoding the content's own relu4_1 features (the alpha = 0 path).
-
-    Not in the paper: an extra term that teaches the decoder to invert the encoder, which keeps
-    edges and shapes sharp in short training runs.
-    """
-    dec = decoder if decoder is not None else model.decoder
-    with torch.autocast(content.device.type, dtype=torch.bfloat16, enabled=bf16):
-        with torch.no_grad():
-            fc = model.encoder(content, (ADAIN_LAYER,))[ADAIN_LAYER]
-        out = dec(fc)
-    return (out.float() - content).abs().mean()

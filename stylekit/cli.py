@@ -118,20 +118,21 @@ def _load_commands() -> None:
             importlib.import_module(m)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_command(args: argparse.Namespace, prog: str = "stylekit") -> int:
+    """Run a parsed sub-command: a library error or a missing/unreadable file is one line on stderr and
+    exit status 2, Ctrl-C is 130; never a traceback. Shared by ``stylekit`` and ``python -m export``."""
     try:
         return int(args.func(args) or 0)
-    except StyleKitError as e:
-        print(f"stylekit {args.command}: error: {e}", file=sys.stderr)
+    except (StyleKitError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"{prog} {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"stylekit {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        print(f"stylekit {args.command}: error: {e}", file=sys.stderr)
-        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

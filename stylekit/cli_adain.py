@@ -218,8 +218,7 @@ def train_adain(a: argparse.Namespace) -> int:
     import torch
 
     from . import training as T
-    from .adain import (AdaINModel, Decoder, adain, feature_scales, load_decoder, reconstruction_loss, save_decoder,
-                        training_losses)
+    from .adain import AdaINModel, Decoder, adain, feature_scales, load_decoder, save_decoder, training_losses
     from .losses import mean_std
 
     if a.threads:
@@ -253,13 +252,12 @@ def train_adain(a: argparse.Namespace) -> int:
         # style crops are drawn from the checkpointed generator: exact resume
         style_sampler.generator = ctx.generator
         s = style_sampler.next_batch().to(ctx.device)
-        lc, ls = training_losses(model, batch, s, scales, decoder=net, bf16=bf16)
+        lc, ls, *rec = training_losses(model, batch, s, scales, decoder=net, bf16=bf16, recon=a.recon_weight > 0)
         loss = a.content_weight * lc + a.style_weight * ls
         parts = {"content": float(lc.detach()), "style": float(ls.detach())}
-        if a.recon_weight > 0:
-            lr_ = reconstruction_loss(model, batch, decoder=net, bf16=bf16)
-            loss = loss + a.recon_weight * lr_
-            parts["recon"] = float(lr_.detach())
+        if rec:
+            loss = loss + a.recon_weight * rec[0]
+            parts["recon"] = float(rec[0].detach())
         return loss, parts
 
     def preview_fn(dec, val):  # rows: content, style, AdaIN output
