@@ -599,11 +599,16 @@ def get_fast_runner(name: str | None = None, *, net: nn.Module | None = None, st
     """
     key = ("fast", name, id(net) if net is not None else None, tuple(style_names or ()),
            str(file) if file else None, variant, device, backend, str(onnx_dir) if onnx_dir else None)
+    return _cached_runner(key, lambda: _make_fast_runner(name, net, style_names, file, variant, device, backend,
+                                                         onnx_dir))
+
+
+def _cached_runner(key: tuple, make: Any) -> Any:
+    """The runner for ``key``, made once (under the lock, so concurrent first requests export once)."""
     with _RUNNERS_LOCK:
         r = _RUNNERS.get(key)
         if r is None:
-            r = _make_fast_runner(name, net, style_names, file, variant, device, backend, onnx_dir)
-            _RUNNERS[key] = r
+            r = _RUNNERS[key] = make()
         return r
 
 
@@ -649,12 +654,8 @@ def get_adain_runner(name: str | None = None, *, model: Any = None, style_file: 
     to use instead of the cache. Other arguments as in :func:`get_fast_runner`."""
     key = ("adain", name, id(model) if model is not None else None, str(style_file) if style_file else None,
            str(stylizer_file) if stylizer_file else None, variant, device, backend, str(onnx_dir) if onnx_dir else None)
-    with _RUNNERS_LOCK:
-        r = _RUNNERS.get(key)
-        if r is None:
-            r = _make_adain_runner(name, model, style_file, stylizer_file, variant, device, backend, onnx_dir)
-            _RUNNERS[key] = r
-        return r
+    return _cached_runner(key, lambda: _make_adain_runner(name, model, style_file, stylizer_file, variant, device,
+                                                          backend, onnx_dir))
 
 
 def _make_adain_runner(name, model, style_file, stylizer_file, variant, device, backend, onnx_dir) -> AdaINRunner:
