@@ -56,8 +56,12 @@ class Settings:
     max_queue: int = int(os.environ.get("STYLEKIT_DEMO_QUEUE", "16"))
     #: Gatys / compare jobs at a time (they use every core)
     heavy_concurrency: int = int(os.environ.get("STYLEKIT_DEMO_HEAVY", "1"))
-    #: feed-forward / AdaIN requests at a time
-    fast_concurrency: int = int(os.environ.get("STYLEKIT_DEMO_FAST", "4"))
+    #: feed-forward / AdaIN requests let through to the work gate at a time (they take turns there;
+    #: the gate, not Gradio's queue, decides who waits and who is answered "busy")
+    fast_concurrency: int = int(os.environ.get("STYLEKIT_DEMO_FAST", "16"))
+    #: one-pass requests are answered "busy, try again" when more than this many seconds of work are
+    #: queued ahead of them (engine.WorkGate): accepted requests finish in about this time under load
+    max_wait: float = engine.MAX_WAIT
     #: upload size limit (Gradio's max_file_size)
     max_file_size: str = os.environ.get("STYLEKIT_DEMO_MAX_UPLOAD", "10mb")
     #: inputs above this many pixels are downscaled (with a note)
@@ -197,7 +201,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         c = prep(content_img, "content")
         try:
             res = engine.run_fast(c, style or None, (style2 or None) if style2 != "(none)" else None, float(blend),
-                                  float(strength), bool(preserve), int(size))
+                                  float(strength), bool(preserve), int(size), max_wait=s.max_wait)
         except StyleKitError as e:
             raise _error(e) from None
         st = res.style_for_metrics
@@ -211,7 +215,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         c, st = prep(content_img, "content"), prep(style_img, "style")
         st2 = prep(style2_img, "second style") if style2_img is not None else None
         try:
-            res = engine.run_adain(c, st, st2, float(mix), float(alpha), bool(preserve), int(size))
+            res = engine.run_adain(c, st, st2, float(mix), float(alpha), bool(preserve), int(size),
+                                   max_wait=s.max_wait)
         except StyleKitError as e:
             raise _error(e) from None
         notes = [c.note, st.note, st2.note if st2 else ""]
@@ -222,7 +227,11 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         """Style/content distances of the last result (a second step, so the image shows at once)."""
         if not state or state.get("style") is None:
             return info
-        d = engine.METRICS.distances(state["image"], state["content"], state["style"])
+        try:  # the same work gate as the modes: under load the distances are skipped, not queued
+            d = engine.GATE.run("measure", 512 * 512, lambda: engine.METRICS.distances(
+                state["image"], state["content"], state["style"]), s.max_wait)
+        except engine.Busy:
+            return f"{info} · distances skipped (server busy)"
         return f"{info} · style distance {d.style:.3f} · content distance {d.content:.3f}"
 
     def compare(content_img, style_img, preset, gsize, steps, style_weight, g_preserve, ff_style, alpha, fsize,

@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -39,6 +39,86 @@ GATYS_STEPS = (5, 300, 40)
 
 class ModelUnavailable(StyleKitError):
     """The model of a mode is not shipped / cannot be loaded (yet)."""
+
+
+class Busy(StyleKitError):
+    """More one-pass work is queued than the server can finish within the wait budget: try again later."""
+
+
+class WorkGate:
+    """One at a time, first come first served, for the CPU work of the one-pass modes (feed-forward,
+    AdaIN, metrics), with admission control.
+
+    On a 2-core Space two inferences side by side only slow each other down, so requests take turns
+    and each gets every core. A request first estimates its own time (seconds per pixel of its kind,
+    a running average of what recent requests of that kind took) and the time of the work ahead of it
+    (the remaining time of the running request plus everything waiting). When that sum exceeds
+    ``max_wait`` seconds, or :attr:`MAX_LINE` requests are in the gate already, the request is
+    answered at once with :class:`Busy` ("busy, try again")
+    instead of joining a queue it could only leave late: accepted requests finish in about
+    ``max_wait`` seconds however many people press the button. An empty gate admits anything.
+    """
+
+    #: at most this many requests in the gate (running + waiting) when a budget applies: estimates made
+    #: on an idle machine are too low under a sudden burst, a short line bounds the wait anyway
+    MAX_LINE = 2
+    #: seconds per pixel to start from (2-vCPU figures at 512 px; updated by every request)
+    START_RATES = {"fast": 2.3e-6, "adain": 3.2e-6, "measure": 6e-6}
+
+    @dataclass
+    class _Ticket:
+        estimate: float
+        started: float | None = None
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._line: deque[WorkGate._Ticket] = deque()
+        self._rate = dict(self.START_RATES)
+
+    def estimate(self, kind: str, pixels: int) -> float:
+        return max(0.05, self._rate.get(kind, self._rate["adain"]) * pixels)
+
+    def ahead(self) -> float:
+        """Estimated seconds of work in the gate now (running remainder + waiting)."""
+        with self._cond:
+            return self._ahead()
+
+    def _ahead(self) -> float:
+        now = time.perf_counter()
+        return sum(max(0.0, t.estimate - (now - t.started)) if t.started is not None else t.estimate
+                   for t in self._line)
+
+    def run(self, kind: str, pixels: int, fn: Callable[[], Any], max_wait: float | None = None) -> Any:
+        """``fn()`` in turn; :class:`Busy` when the work ahead plus this request's estimate exceeds
+        ``max_wait`` seconds (None: always wait in line, e.g. the compare figure). A request whose own
+        estimate is over the budget is admitted while less than a quarter of the budget is queued."""
+        est = self.estimate(kind, pixels)
+        with self._cond:
+            if max_wait is not None and self._line:
+                ahead = self._ahead()
+                # a request bigger than the budget still gets in when the line is nearly empty
+                if len(self._line) >= self.MAX_LINE or ahead > max(max_wait - est, 0.25 * max_wait):
+                    raise Busy(f"The server is busy: about {ahead:.0f} s of work is queued ahead of you. "
+                               "Please try again in a few seconds.")
+            ticket = WorkGate._Ticket(est)
+            self._line.append(ticket)
+            while self._line[0] is not ticket:
+                self._cond.wait()
+            ticket.started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            took = time.perf_counter() - ticket.started
+            with self._cond:
+                self._line.remove(ticket)
+                if pixels > 0:
+                    self._rate[kind] = 0.5 * self._rate.get(kind, took / pixels) + 0.5 * took / pixels
+                self._cond.notify_all()
+
+
+GATE = WorkGate()
+#: default wait budget of the one-pass modes (seconds of queued work, see :class:`WorkGate`)
+MAX_WAIT = float(os.environ.get("STYLEKIT_DEMO_MAX_WAIT", "1.0"))
 
 
 # ---- inputs --------------------------------------------------------------------------------------------------
@@ -107,6 +187,10 @@ class LRU:
 
     def __len__(self) -> int:
         return len(self._d)
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._d
 
 
 # ---- the style catalogue ---------------------------------------------------------------------------------------
@@ -311,9 +395,11 @@ def shipped_style_input(name: str) -> Input | None:
 
 
 def run_fast(content: Input, style: str | None, style2: str | None = None, blend: float = 0.0,
-             strength: float = 1.0, preserve_color: bool = False, size: int | None = 512) -> Result:
+             strength: float = 1.0, preserve_color: bool = False, size: int | None = 512,
+             max_wait: float | None = None) -> Result:
     """Feed-forward: one trained style, or a blend of two (``blend`` = weight of ``style2``), through
-    the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized)."""
+    the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized).
+    ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
     runner = _runner("fast")
     names = list(runner.style_names)
     if not names:
@@ -330,13 +416,17 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     if style2:
         w[names.index(style2)] += float(blend)
     x = _fit(content.tensor, size)
-    t0 = time.perf_counter()
-    out = runner.stylize(x, w)
-    if preserve_color:  # same order as stylekit.feedforward.stylize_fast: colours, then strength
-        out = _keep_colors(out, x)
-    if strength < 1.0:
-        out = (strength * out + (1.0 - strength) * x).clamp(0, 1)
-    secs = time.perf_counter() - t0
+
+    def work() -> tuple[torch.Tensor, float]:
+        t0 = time.perf_counter()
+        out = runner.stylize(x, w)
+        if preserve_color:  # same order as stylekit.feedforward.stylize_fast: colours, then strength
+            out = _keep_colors(out, x)
+        if strength < 1.0:
+            out = (strength * out + (1.0 - strength) * x).clamp(0, 1)
+        return out, time.perf_counter() - t0
+
+    out, secs = GATE.run("fast", x.shape[-2] * x.shape[-1], work, max_wait)
     label = style if not style2 or blend == 0 else f"{1 - blend:.0%} {style} + {blend:.0%} {style2}"
     main = style2 if style2 and blend > 0.5 else style
     return Result(out, secs, [f"style: {label}", f"{runner.backend} {runner.variant}"], shipped_style_input(main))
@@ -351,8 +441,9 @@ def adain_stats(style: Input) -> Any:
 
 
 def run_adain(content: Input, style: Input, style2: Input | None = None, mix: float = 0.0, alpha: float = 1.0,
-              preserve_color: bool = False, size: int | None = 512) -> Result:
-    """AdaIN with cached style statistics; ``mix`` = weight of ``style2`` (interpolating statistics)."""
+              preserve_color: bool = False, size: int | None = 512, max_wait: float | None = None) -> Result:
+    """AdaIN with cached style statistics; ``mix`` = weight of ``style2`` (interpolating statistics).
+    ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
     from stylekit.adain import StyleStats, check_alpha
 
     runner = _runner("adain")
@@ -360,16 +451,24 @@ def run_adain(content: Input, style: Input, style2: Input | None = None, mix: fl
     if mix is None or not np.isfinite(mix) or not 0.0 <= float(mix) <= 1.0:
         raise ParameterError(f"interpolation must be between 0 and 1, got {mix!r}")
     x = _fit(content.tensor, size)
-    t0 = time.perf_counter()
-    hits = len(_ADAIN_STATS)
-    stats = adain_stats(style)
-    if style2 is not None and mix > 0:
-        stats = StyleStats.mix([stats, adain_stats(style2)], [1.0 - mix, mix])
-    cached = len(_ADAIN_STATS) == hits
-    out = runner.stylize(x, stats, alpha)
-    if preserve_color:
-        out = _keep_colors(out, x)
-    secs = time.perf_counter() - t0
+
+    def work() -> tuple[torch.Tensor, float, bool]:
+        t0 = time.perf_counter()
+        hits = len(_ADAIN_STATS)
+        stats = adain_stats(style)
+        if style2 is not None and mix > 0:
+            stats = StyleStats.mix([stats, adain_stats(style2)], [1.0 - mix, mix])
+        cached = len(_ADAIN_STATS) == hits
+        out = runner.stylize(x, stats, alpha)
+        if preserve_color:
+            out = _keep_colors(out, x)
+        return out, time.perf_counter() - t0, cached
+
+    # the gate's estimate: the content's pixels, plus those of each style whose statistics are not cached yet
+    pixels = x.shape[-2] * x.shape[-1] + sum(st.tensor.shape[-2] * st.tensor.shape[-1]
+                                             for st in (style, style2 if mix > 0 else None)
+                                             if st is not None and (id(runner), st.key) not in _ADAIN_STATS)
+    out, secs, cached = GATE.run("adain", pixels, work, max_wait)
     notes = [f"alpha {alpha:g}"] + ([f"style mix {mix:.0%}"] if style2 is not None and mix > 0 else [])
     notes.append(f"{runner.backend} {runner.variant}" + (", cached style statistics" if cached else ""))
     return Result(out, secs, notes)

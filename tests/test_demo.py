@@ -212,6 +212,68 @@ def test_full_queue_answers_busy(shipped_models):
         app.close()
 
 
+def test_work_gate_takes_turns_and_answers_busy_beyond_its_budget():
+    import threading
+
+    from demo.engine import Busy, WorkGate
+
+    gate = WorkGate()
+    release, running, order = threading.Event(), threading.Event(), []
+
+    def slow():
+        running.set()
+        release.wait(30)
+        order.append("first")
+        return 1
+
+    # an empty gate admits even a request far over the budget
+    t = threading.Thread(target=lambda: gate.run("fast", 10**8, slow, max_wait=0.5))
+    t.start()
+    assert running.wait(30)
+    assert gate.ahead() > 100  # 1e8 pixels at the start rate: minutes of estimated work
+    with pytest.raises(Busy, match="try again"):
+        gate.run("fast", 512 * 512, lambda: order.append("refused"), max_wait=2.0)
+    # without a budget (the compare figure) a request waits its turn instead
+    second = threading.Thread(target=lambda: gate.run("adain", 64 * 64, lambda: order.append("second")))
+    second.start()
+    time.sleep(0.2)
+    assert order == []
+    release.set()
+    t.join(30)
+    second.join(30)
+    assert order == ["first", "second"]
+    assert gate.ahead() == 0
+    # what the slow request took taught the gate its rate: a short job is admitted again at once
+    assert gate.run("fast", 64 * 64, lambda: "ok", max_wait=2.0) == "ok"
+
+
+def test_busy_server_answers_try_again_and_keeps_serving(shipped_models):
+    from demo.app import Settings
+
+    # a zero wait budget: while one feed-forward request runs, every other one is answered "busy"
+    app, url = launch(Settings(max_queue=16, fast_concurrency=8, max_wait=0.0, warm_up=False))
+    try:
+        clients = [Client(url, verbose=False) for _ in range(4)]
+        jobs = [c.submit(handle_file(str(CONTENT)), None, shipped_models[0], "(none)", 0.5, 1.0, False, 1024,
+                         api_name="/fast") for c in clients]
+        answers = []
+        for j in jobs:
+            try:
+                answers.append(("ok", j.result(timeout=120)))
+            except Exception as e:  # noqa: BLE001 - the busy answer is a gr.Error
+                answers.append(("error", str(e)))
+        ok = [a for a in answers if a[0] == "ok"]
+        busy = [a for a in answers if a[0] == "error"]
+        assert ok and busy, answers
+        assert all("busy" in m and "try again" in m for _, m in busy), busy
+        # the server keeps serving: the next request (alone) is accepted
+        out = clients[0].predict(handle_file(str(CONTENT)), None, shipped_models[0], "(none)", 0.5, 1.0, False, 128,
+                                 api_name="/fast")
+        assert size_of(out[0])[0] == 128
+    finally:
+        app.close()
+
+
 def test_only_app_files_are_served(client, app_url):
     import httpx
 
