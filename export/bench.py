@@ -11,6 +11,11 @@ not depend on the weight values; int8 quality does).
 
 ``--quick``: feed-forward at 512 only, 3 runs, no memory column; ends with one line
 ``fast 512: onnx/eager=0.61 int8/eager=0.40 maxerr=3e-06``.
+
+``--device cuda``: the same table on the GPU — PyTorch eager fp32 on CUDA against onnxruntime's CUDA
+provider with the fp32 and fp16 files. Every timed call goes from a float32 image in host memory to
+the result in host memory (eager: copy in, forward, copy out, synchronize), so both sides pay the same
+transfers; the memory column is then the peak CUDA memory PyTorch allocated (eager rows only).
 """
 from __future__ import annotations
 
@@ -140,6 +145,26 @@ def _photo(size: int) -> torch.Tensor:
 FAST_WEIGHTS: str | None = None  # --fast-weights: a feed-forward .safetensors instead of the catalogue's
 
 
+def _eager_on(device: str, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], Any]:
+    """A timed call of ``fn`` from host memory to host memory on ``device`` (synchronized on CUDA)."""
+    if device == "cpu":
+        return lambda: fn(x)
+
+    def run() -> torch.Tensor:
+        y = fn(x.to(device, non_blocking=True)).to("cpu")
+        torch.cuda.synchronize()
+        return y
+    return run
+
+
+def _cuda_peak_mb(fn: Callable[[], Any]) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    return max(0, torch.cuda.max_memory_allocated() - base) / 2**20
+
+
 def _fast_model() -> tuple[Any, str]:
     from stylekit.errors import StyleKitError
 
@@ -193,7 +218,7 @@ def _log(msg: str) -> None:
 
 
 def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
-               measure_memory: bool = True, emit=_log) -> tuple[list[Row], float]:
+               measure_memory: bool = True, emit=_log, device: str = "cpu") -> tuple[list[Row], float]:
     from .runtime import FastRunner, cpu_threads, get_fast_runner
 
     src, note = _fast_model()
@@ -203,40 +228,45 @@ def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a rejected variant is reported below
             r = get_fast_runner(src.name, net=None if note == "shipped" else net,
-                                style_names=src.styles, variant=v, device="cpu", onnx_dir=onnx_dir)
+                                style_names=src.styles, variant=v, device=device, onnx_dir=onnx_dir)
         if r.variant == v:
             runners[v] = r
         else:
             log(f"# fast {v}: not shipped ({_rejected_reason(r.path, v)}); runners use {r.variant}")
     torch.set_num_threads(cpu_threads())
     n = len(src.styles)
-    w = torch.full((1, n), 1.0 / n)
+    net = net.to(device)
+    w = torch.full((1, n), 1.0 / n, device=device)
     rows: list[Row] = []
     maxerr = 0.0
     for s in sizes:
         x = _photo(s)
 
-        def eager() -> torch.Tensor:
+        def forward(xd: torch.Tensor) -> torch.Tensor:
             from stylekit.feedforward import stylize_fast
 
-            return stylize_fast(net, x, w)
+            return stylize_fast(net, xd, w)
 
+        eager = _eager_on(device, forward, x)
         fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
         for v, r in runners.items():
-            fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, w))
+            fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, w.cpu()))
         if s == 512 and "fp32" in runners:
-            maxerr = float((runners["fp32"].stylize(x, w) - eager()).abs().max())
+            maxerr = float((runners["fp32"].stylize(x, w.cpu()) - eager().cpu()).abs().max())
         med = time_interleaved(fns, runs)
         for k in fns:
-            mem = peak_in_fresh_process("fast", k.split()[-1] if k.startswith("onnx") else "eager", s, onnx_dir) \
-                if measure_memory else float("nan")
+            if device != "cpu":
+                mem = _cuda_peak_mb(eager) if k == "torch eager fp32" and measure_memory else float("nan")
+            else:
+                mem = peak_in_fresh_process("fast", k.split()[-1] if k.startswith("onnx") else "eager", s,
+                                            onnx_dir) if measure_memory else float("nan")
             rows.append(Row("fast", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
             emit(format_row(rows[-1]))
     return rows, maxerr
 
 
 def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
-                measure_memory: bool = True, emit=_log) -> list[Row]:
+                measure_memory: bool = True, emit=_log, device: str = "cpu") -> list[Row]:
     from stylekit.adain import style_statistics, transfer
 
     from .runtime import cpu_threads, get_adain_runner
@@ -248,7 +278,7 @@ def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = get_adain_runner(src.name, model=None if note == "shipped" else model,
-                                 variant=v, device="cpu", onnx_dir=onnx_dir)
+                                 variant=v, device=device, onnx_dir=onnx_dir)
         if r.variant == v:
             runners[v] = r
         else:
@@ -257,16 +287,22 @@ def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path
     torch.set_num_threads(cpu_threads())
     style = _photo(256).flip(-1)
     stats = style_statistics(model, style)
+    model_d = model.to(device)
+    stats_d = stats.to(device)
     rows: list[Row] = []
     for s in sizes:
         x = _photo(s)
-        fns: dict[str, Callable[[], Any]] = {"torch eager fp32": lambda: transfer(model, x, [stats])}
+        eager = _eager_on(device, lambda xd: transfer(model_d, xd, [stats_d]), x)
+        fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
         for v, r in runners.items():
             fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, stats))
         med = time_interleaved(fns, runs)
         for k in fns:
-            mem = peak_in_fresh_process("adain", k.split()[-1] if k.startswith("onnx") else "eager", s, onnx_dir) \
-                if measure_memory else float("nan")
+            if device != "cpu":
+                mem = _cuda_peak_mb(eager) if k == "torch eager fp32" and measure_memory else float("nan")
+            else:
+                mem = peak_in_fresh_process("adain", k.split()[-1] if k.startswith("onnx") else "eager", s,
+                                            onnx_dir) if measure_memory else float("nan")
             rows.append(Row("adain (cached stats)", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
             emit(format_row(rows[-1]))
     return rows
@@ -296,21 +332,35 @@ def run(args: argparse.Namespace) -> int:
     sizes = [512] if quick else list(args.sizes)
     runs = args.runs or (3 if quick else 5)
     onnx_dir = Path(args.onnx_dir) if args.onnx_dir else None
-    fast_variants = ["fp32", "int8"]
-    adain_variants = ["fp32", "int8"]
+    device = getattr(args, "device", "cpu") or "cpu"
+    if device == "cuda":
+        from stylekit.errors import ParameterError
+
+        from .runtime import _want_cuda
+
+        if not torch.cuda.is_available():
+            raise ParameterError("--device cuda: this PyTorch sees no CUDA GPU")
+        _want_cuda("cuda")  # clear error when onnxruntime has no CUDA provider
+        fast_variants = adain_variants = ["fp32", "fp16"]
+        where = f"{torch.cuda.get_device_name(0)}, host-to-host timings"
+    else:
+        fast_variants = adain_variants = ["fp32", "int8"]
+        where = f"{cpu_threads()} threads"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# export bench: {cpu_threads()} threads, torch {torch.__version__}, load average {load:.2f} "
+    print(f"# export bench on {device}: {where}, torch {torch.__version__}, load average {load:.2f} "
           f"(backends interleaved, median of {runs})", flush=True)
     mem = not quick
     print(HEADER, flush=True)
     notes: list[str] = []
     try:
-        rows, maxerr = bench_fast(sizes, runs, fast_variants, onnx_dir, log=notes.append, measure_memory=mem)
+        rows, maxerr = bench_fast(sizes, runs, fast_variants, onnx_dir, log=notes.append, measure_memory=mem,
+                                  device=device)
     except ImportError as e:  # stylekit.feedforward missing
         notes.append(f"# feed-forward skipped: {e}")
         rows, maxerr = [], float("nan")
     if not (args.fast_only or quick):
-        rows += bench_adain(sizes, runs, adain_variants, onnx_dir, log=notes.append, measure_memory=mem)
+        rows += bench_adain(sizes, runs, adain_variants, onnx_dir, log=notes.append, measure_memory=mem,
+                            device=device)
     for n in notes:
         print(n)
     r512 = {r.backend: r.ratio for r in rows if r.mode == "fast" and r.size == 512}
@@ -318,5 +368,7 @@ def run(args: argparse.Namespace) -> int:
         line = f"fast 512: onnx/eager={r512.get('onnxruntime fp32', float('nan')):.2f}"
         if "onnxruntime int8" in r512:  # measured only when it passed the quality gate (= shipped)
             line += f" int8/eager={r512['onnxruntime int8']:.2f}"
+        if "onnxruntime fp16" in r512:
+            line += f" fp16/eager={r512['onnxruntime fp16']:.2f}"
         print(line + f" maxerr={maxerr:.0e}")
     return 0

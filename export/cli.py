@@ -46,6 +46,9 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx-dir", default=None, help="export cache to use (default: the runners' cache)")
     p.add_argument("--fast-weights", default=None, metavar="FILE",
                    help="time this feed-forward .safetensors (e.g. a training checkpoint) instead of the catalogue's")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cpu (default): eager vs onnxruntime fp32 and int8 on the CPU; cuda: eager on the GPU vs "
+                        "onnxruntime's CUDA provider with the fp32 and fp16 files (needs onnxruntime-gpu)")
 
 
 def run_export(a: argparse.Namespace) -> int:

@@ -337,3 +337,22 @@ def test_stylekit_cli_reaches_the_export_commands(tmp_path, capsys):
     assert main(["export", "verify", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.onnx" in err and "Traceback" not in err
+
+
+def test_bench_table_rows_on_cpu(tmp_path):
+    """The bench's own code path (tiny size, one run): one row per backend, eager is the 1.00 reference."""
+    from export.bench import bench_fast, format_rows
+
+    rows, _ = bench_fast([48], 1, ["fp32"], tmp_path, log=lambda m: None, measure_memory=False,
+                         emit=lambda m: None)
+    assert [r.backend for r in rows] == ["torch eager fp32", "onnxruntime fp32"]
+    assert rows[0].ratio == pytest.approx(1.0) and rows[1].median_s > 0
+    assert "| fast | 48² | onnxruntime fp32 |" in format_rows(rows)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_bench_on_cuda_without_a_gpu_says_so(capsys):
+    from export.cli import main
+
+    assert main(["bench", "--quick", "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
