@@ -217,6 +217,24 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _timed_rows(mode: str, label: str, size: int, fns: dict[str, Callable[[], Any]], runs: int, device: str,
+                measure_memory: bool, onnx_dir: Path | None, note: str, emit) -> list[Row]:
+    """Time ``fns`` (interleaved; the first is the eager reference) and make one table row per backend."""
+    med = time_interleaved(fns, runs)
+    ref = next(iter(fns))
+    rows = []
+    for k, fn in fns.items():
+        if not measure_memory:
+            mem = float("nan")
+        elif device != "cpu":
+            mem = _cuda_peak_mb(fn) if k == ref else float("nan")
+        else:
+            mem = peak_in_fresh_process(mode, k.split()[-1] if k.startswith("onnx") else "eager", size, onnx_dir)
+        rows.append(Row(label, size, k, med[k], mem, med[k] / med[ref], note))
+        emit(format_row(rows[-1]))
+    return rows
+
+
 def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
                measure_memory: bool = True, emit=_log, device: str = "cpu") -> tuple[list[Row], float]:
     from .runtime import FastRunner, cpu_threads, get_fast_runner
@@ -253,15 +271,7 @@ def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path 
             fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, w.cpu()))
         if s == 512 and "fp32" in runners:
             maxerr = float((runners["fp32"].stylize(x, w.cpu()) - eager().cpu()).abs().max())
-        med = time_interleaved(fns, runs)
-        for k in fns:
-            if device != "cpu":
-                mem = _cuda_peak_mb(eager) if k == "torch eager fp32" and measure_memory else float("nan")
-            else:
-                mem = peak_in_fresh_process("fast", k.split()[-1] if k.startswith("onnx") else "eager", s,
-                                            onnx_dir) if measure_memory else float("nan")
-            rows.append(Row("fast", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
-            emit(format_row(rows[-1]))
+        rows += _timed_rows("fast", "fast", s, fns, runs, device, measure_memory, onnx_dir, note, emit)
     return rows, maxerr
 
 
@@ -296,15 +306,8 @@ def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path
         fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
         for v, r in runners.items():
             fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, stats))
-        med = time_interleaved(fns, runs)
-        for k in fns:
-            if device != "cpu":
-                mem = _cuda_peak_mb(eager) if k == "torch eager fp32" and measure_memory else float("nan")
-            else:
-                mem = peak_in_fresh_process("adain", k.split()[-1] if k.startswith("onnx") else "eager", s,
-                                            onnx_dir) if measure_memory else float("nan")
-            rows.append(Row("adain (cached stats)", s, k, med[k], mem, med[k] / med["torch eager fp32"], note))
-            emit(format_row(rows[-1]))
+        rows += _timed_rows("adain", "adain (cached stats)", s, fns, runs, device, measure_memory, onnx_dir,
+                            note, emit)
     return rows
 
 

@@ -348,6 +348,11 @@ def test_bench_table_rows_on_cpu(tmp_path):
     assert [r.backend for r in rows] == ["torch eager fp32", "onnxruntime fp32"]
     assert rows[0].ratio == pytest.approx(1.0) and rows[1].median_s > 0
     assert "| fast | 48² | onnxruntime fp32 |" in format_rows(rows)
+    from export.bench import bench_adain
+
+    rows = bench_adain([48], 1, ["fp32"], tmp_path, log=lambda m: None, measure_memory=False, emit=lambda m: None)
+    assert [(r.mode, r.backend) for r in rows] == [("adain (cached stats)", "torch eager fp32"),
+                                                    ("adain (cached stats)", "onnxruntime fp32")]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
