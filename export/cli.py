@@ -83,6 +83,16 @@ def run_bench(a: argparse.Namespace) -> int:
     return run(a)
 
 
+def add_verify_and_bench(sub: argparse._SubParsersAction) -> None:
+    """The ``verify`` and ``bench`` subcommands (here and under ``stylekit export``)."""
+    v = sub.add_parser("verify", help="compare exported .onnx files with their PyTorch source")
+    add_verify_args(v)
+    v.set_defaults(func=run_verify)
+    b = sub.add_parser("bench", help="PyTorch eager vs onnxruntime timings (a table)")
+    add_bench_args(b)
+    b.set_defaults(func=run_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export",
                                 description="ONNX export of stylekit's networks, verification and benchmark.")
@@ -90,12 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export the shipped models to .onnx files (fp32, fp16, int8)")
     add_export_args(e)
     e.set_defaults(func=run_export)
-    v = sub.add_parser("verify", help="compare exported files with their PyTorch source")
-    add_verify_args(v)
-    v.set_defaults(func=run_verify)
-    b = sub.add_parser("bench", help="PyTorch eager vs onnxruntime timings (a table)")
-    add_bench_args(b)
-    b.set_defaults(func=run_bench)
+    add_verify_and_bench(sub)
     return p
 
 

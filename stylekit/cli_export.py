@@ -18,7 +18,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                                    "against PyTorch, benchmark onnxruntime against PyTorch.")
     s = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     try:
-        from export.cli import add_bench_args, add_export_args, add_verify_args, run_bench, run_export, run_verify
+        from export.cli import add_export_args, add_verify_and_bench, run_export
     except ImportError:  # the export package is not installed alongside
         return
     for what, help_ in (("fast", "export the feed-forward model"), ("adain", "export the AdaIN graphs"),
@@ -26,9 +26,4 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         e = s.add_parser(what, help=help_)
         add_export_args(e, with_what=False)
         e.set_defaults(func=run_export, what=what)
-    v = s.add_parser("verify", help="compare exported .onnx files with their PyTorch source")
-    add_verify_args(v)
-    v.set_defaults(func=run_verify)
-    b = s.add_parser("bench", help="PyTorch eager vs onnxruntime timings")
-    add_bench_args(b)
-    b.set_defaults(func=run_bench)
+    add_verify_and_bench(s)
