@@ -333,6 +333,19 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
 
     # ---- layout --------------------------------------------------------------------------------------------------
     png = dict(format="png", type="pil")
+
+    def result_block(label: str, key: str) -> tuple[gr.Button, gr.Image, gr.ImageSlider, gr.Markdown]:
+        """A mode's run button, result image, before/after slider and info line (element ids for the tests)."""
+        btn = gr.Button(f"Run {label}", elem_id=f"run-{key}")
+        out = gr.Image(label=f"{label[0].upper()}{label[1:]} result", elem_id=f"{key}-result",
+                       buttons=["download", "fullscreen"], interactive=False, **png)
+        slider = gr.ImageSlider(label="Before / after", format="png", type="pil", interactive=False)
+        return btn, out, slider, gr.Markdown("", elem_id=f"{key}-info")
+
+    def one_pass_size() -> gr.Slider:
+        return gr.Slider(engine.FAST_SIZES[0], engine.FAST_SIZES[1], value=s.fast_size, step=32,
+                         label="Size (long side, px)")
+
     with gr.Blocks(title="stylekit: neural style transfer", analytics_enabled=False) as demo:
         gr.Markdown("# stylekit — neural style transfer, three ways\n"
                     "Pick a **content** photo and a **style**, then run each mode or **Compare all**. "
@@ -368,11 +381,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                                     label="Steps (at the final scale)")
                 g_sw = gr.Slider(0.1, 10, value=1.0, step=0.1, label="Style weight (× preset)")
                 g_pc = gr.Checkbox(False, label="Preserve colours")
-                g_btn = gr.Button("Run Gatys", elem_id="run-gatys")
-                g_out = gr.Image(label="Gatys result", elem_id="gatys-result", buttons=["download", "fullscreen"],
-                                 interactive=False, **png)
-                g_slider = gr.ImageSlider(label="Before / after", format="png", type="pil", interactive=False)
-                g_info = gr.Markdown("", elem_id="gatys-info")
+                g_btn, g_out, g_slider, g_info = result_block("Gatys", "gatys")
             with gr.Column():
                 gr.Markdown("### Feed-forward")
                 f_style = gr.Dropdown(fast_names, value=fast_names[0] if fast_names else None,
@@ -381,13 +390,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                 f_blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend (share of the second style)")
                 f_strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength")
                 f_pc = gr.Checkbox(False, label="Preserve colours")
-                f_size = gr.Slider(engine.FAST_SIZES[0], engine.FAST_SIZES[1], value=s.fast_size, step=32,
-                                   label="Size (long side, px)")
-                f_btn = gr.Button("Run feed-forward", elem_id="run-fast")
-                f_out = gr.Image(label="Feed-forward result", elem_id="fast-result",
-                                 buttons=["download", "fullscreen"], interactive=False, **png)
-                f_slider = gr.ImageSlider(label="Before / after", format="png", type="pil", interactive=False)
-                f_info = gr.Markdown("", elem_id="fast-info")
+                f_size = one_pass_size()
+                f_btn, f_out, f_slider, f_info = result_block("feed-forward", "fast")
             with gr.Column():
                 gr.Markdown("### AdaIN")
                 a_alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="α (content ↔ style)")
@@ -395,13 +399,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                                       **png)
                 a_mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Interpolation (share of the second style)")
                 a_pc = gr.Checkbox(False, label="Preserve colours")
-                a_size = gr.Slider(engine.FAST_SIZES[0], engine.FAST_SIZES[1], value=s.fast_size, step=32,
-                                   label="Size (long side, px)")
-                a_btn = gr.Button("Run AdaIN", elem_id="run-adain")
-                a_out = gr.Image(label="AdaIN result", elem_id="adain-result", buttons=["download", "fullscreen"],
-                                 interactive=False, **png)
-                a_slider = gr.ImageSlider(label="Before / after", format="png", type="pil", interactive=False)
-                a_info = gr.Markdown("", elem_id="adain-info")
+                a_size = one_pass_size()
+                a_btn, a_out, a_slider, a_info = result_block("AdaIN", "adain")
         with gr.Row():
             fig_out = gr.Image(label="Comparison figure", elem_id="comparison-figure", interactive=False, **png)
         fig_file = gr.File(label="Comparison figure (PNG download)", interactive=False, elem_id="comparison-file")
