@@ -603,12 +603,25 @@ def get_fast_runner(name: str | None = None, *, net: nn.Module | None = None, st
                                                          onnx_dir))
 
 
+_MAKING: dict[tuple, threading.Lock] = {}
+
+
 def _cached_runner(key: tuple, make: Any) -> Any:
-    """The runner for ``key``, made once (under the lock, so concurrent first requests export once)."""
+    """The runner for ``key``, made once. Concurrent first requests for the same key wait for one
+    export (a per-key lock); requests for other runners are not held up by it."""
     with _RUNNERS_LOCK:
         r = _RUNNERS.get(key)
+        if r is not None:
+            return r
+        making = _MAKING.setdefault(key, threading.Lock())
+    with making:
+        with _RUNNERS_LOCK:
+            r = _RUNNERS.get(key)
         if r is None:
-            r = _RUNNERS[key] = make()
+            r = make()
+            with _RUNNERS_LOCK:
+                _RUNNERS[key] = r
+                _MAKING.pop(key, None)
         return r
 
 

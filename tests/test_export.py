@@ -361,3 +361,27 @@ def test_bench_on_cuda_without_a_gpu_says_so(capsys):
 
     assert main(["bench", "--quick", "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_a_first_export_does_not_hold_up_other_runners():
+    """Runner creation (a first export: seconds) waits only for the same runner, made exactly once."""
+    started, release, made = threading.Event(), threading.Event(), []
+
+    def slow():
+        made.append("slow")
+        started.set()
+        release.wait(30)
+        return "runner-a"
+
+    key_a, key_b = ("test", "a", object()), ("test", "b", object())
+    runtime._cached_runner(key_b, lambda: "runner-b")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runtime._cached_runner(key_a, slow))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    assert started.wait(30)
+    assert runtime._cached_runner(key_b, lambda: "not again") == "runner-b"  # not blocked by the export of a
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert results == ["runner-a"] * 3 and made == ["slow"]
