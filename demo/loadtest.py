@@ -270,10 +270,13 @@ def report(shared: Shared, wall: float, peak_rss: float, hwm: float, args: argpa
         print(f"{m:8s} {n:8d} {ok:5d} {qf:6d} {err:6d} {p50:7.2f} {p95:7.2f} {mx:7.2f} {p95r:18.2f}")
     print("(answers: every reply, busy ones included; p50/p95/max: latency of the accepted requests; "
           "incl. retries: from a user's first press to the result, back-offs of 2-4 s after each busy answer included)")
-    light_ok = sum(r.outcome == "ok" for r in shared.records if r.mode != "gatys")
+    light = [r for r in shared.records if r.mode != "gatys"]
+    light_ok = sum(r.outcome == "ok" for r in light)
+    # over the time the feed-forward/AdaIN users were active (Gatys jobs may run on after them)
+    span = (max(r.start + r.seconds for r in light) - min(r.start for r in light)) if light else wall
     ff_during = [r.seconds for r in shared.records if r.mode == "fast" and r.outcome == "ok" and r.during_gatys]
     p95_ff_during = pct(ff_during, 0.95)
-    print(f"\nload phase {wall:.1f} s; feed-forward + AdaIN throughput {light_ok / wall:.2f} req/s "
+    print(f"\nload phase {wall:.1f} s; feed-forward + AdaIN throughput {light_ok / span:.2f} req/s over {span:.0f} s "
           f"({args.users} users x {args.requests} requests at {args.size} px; {args.gatys_users} Gatys users x "
           f"{args.gatys_jobs} jobs at {args.gatys_size} px, {args.gatys_steps} steps)")
     print(f"feed-forward while Gatys ran: {len(ff_during)} requests, p95 {p95_ff_during:.2f} s")

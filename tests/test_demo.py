@@ -367,3 +367,19 @@ def test_upload_size_limit(client, tmp_path):
     with pytest.raises(Exception, match="(?i)(too large|maximum|size)") as e:
         client.predict(handle_file(str(big)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 96, api_name="/adain")
     assert "not an image" not in str(e.value)  # refused at upload, before the image is even opened
+
+
+def test_load_script_runs_end_to_end():
+    """demo/loadtest.py (reduced): its own server process, users, Gatys Stop under load, the report.
+    Timing goals are the benchmark's business; here: it runs, every answer is ok or busy, Stop frees
+    the worker (the figure is printed), and the RSS line comes from the server process."""
+    out = subprocess.run([sys.executable, str(REPO / "demo" / "loadtest.py"), "--users", "3", "--requests", "2",
+                          "--size", "128", "--quick-gatys", "--gatys-jobs", "1", "--timeout", "240"],
+                         capture_output=True, text=True, timeout=300, cwd=str(REPO))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    rows = {ln.split()[0]: ln.split() for ln in out.stdout.splitlines()
+            if ln.split() and ln.split()[0] in ("fast", "adain", "gatys")}
+    assert int(rows["fast"][2]) == 3 and int(rows["adain"][2]) == 3 and int(rows["gatys"][2]) == 2, out.stdout
+    assert all(int(r[4]) == 0 for r in rows.values()), out.stdout  # errors column
+    assert "PASS  no errors other than queue-full answers" in out.stdout
+    assert "next queued Gatys job started" in out.stdout and "server peak RSS" in out.stdout
