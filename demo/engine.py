@@ -52,11 +52,11 @@ class WorkGate:
     On a 2-core Space two inferences side by side only slow each other down, so requests take turns
     and each gets every core. A request first estimates its own time (seconds per pixel of its kind,
     a running average of what recent requests of that kind took) and the time of the work ahead of it
-    (the remaining time of the running request plus everything waiting). When that sum exceeds
-    ``max_wait`` seconds, or :attr:`MAX_LINE` requests are in the gate already, the request is
-    answered at once with :class:`Busy` ("busy, try again")
-    instead of joining a queue it could only leave late: accepted requests finish in about
-    ``max_wait`` seconds however many people press the button. An empty gate admits anything.
+    (the remaining time of the running request plus everything waiting). When the work ahead plus its
+    own estimate exceeds ``max_wait`` seconds, or :attr:`MAX_LINE` requests are in the gate already,
+    the request is answered at once with :class:`Busy` ("busy, try again") instead of joining a queue
+    it could only leave late: an accepted request waits at most about ``max_wait`` seconds, however
+    many people press the button. An empty gate admits anything.
     """
 
     #: at most this many requests in the gate (running + waiting) when a budget applies: estimates made
@@ -98,20 +98,23 @@ class WorkGate:
                 ahead = self._ahead()
                 # a request bigger than the budget still gets in when the line is nearly empty
                 if len(self._line) >= self.MAX_LINE or ahead > max(max_wait - est, 0.25 * max_wait):
-                    raise Busy(f"The server is busy: about {ahead:.0f} s of work is queued ahead of you. "
+                    raise Busy(f"The server is busy: about {ahead:.1f} s of work is queued ahead of you. "
                                "Please try again in a few seconds.")
             ticket = WorkGate._Ticket(est)
             self._line.append(ticket)
             while self._line[0] is not ticket:
                 self._cond.wait()
             ticket.started = time.perf_counter()
+        finished = False
         try:
-            return fn()
+            result = fn()
+            finished = True
+            return result
         finally:
             took = time.perf_counter() - ticket.started
             with self._cond:
                 self._line.remove(ticket)
-                if pixels > 0:
+                if finished and pixels > 0:  # a request that failed early says nothing about the rate
                     self._rate[kind] = 0.5 * self._rate.get(kind, took / pixels) + 0.5 * took / pixels
                 self._cond.notify_all()
 
