@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from demo.procs import free_port, stop_process
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "demo" / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,11 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("Gatys default: first preview", first, 10.0, "UI defaults"))
             rows.append(("Gatys default: whole run", total, 90.0, note))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
     print(f"\nstylekit demo benchmark ({os.cpu_count()} CPUs visible, load average "
           f"{os.getloadavg()[0]:.1f})\n")

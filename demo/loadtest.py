@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from demo.procs import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "demo" / "examples"
@@ -70,12 +71,6 @@ def serve() -> None:
     import demo.app as app
 
     app.main()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
@@ -419,12 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(shared, wall, peak, hwm, args, notes)
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_process(proc)
         log.close()
     return 0 if ok or not args.strict else 1
 

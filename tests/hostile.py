@@ -362,14 +362,6 @@ def onnx_cases(folder: Path) -> dict[str, Path]:
 
 
 # ---- the demo, launched in this process ----------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch_demo(onnx_dir: Path, max_file_size: str = "2mb", **settings):
     """Launch demo/app.py's app on a free 127.0.0.1 port with small untrained networks behind the real
     onnxruntime runners (whatever the catalogue holds). Returns ``(app, url, style_names, restore)``;
@@ -393,6 +385,8 @@ def launch_demo(onnx_dir: Path, max_file_size: str = "2mb", **settings):
     kw.update(settings)
     s = Settings(**kw)
     app = create_demo(s)
+    from demo.procs import free_port
+
     port = free_port()
     lk = launch_kwargs(s)
     lk.update(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

@@ -6,7 +6,6 @@ and AdaIN columns run the shipped models through the onnxruntime runners, on eve
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,13 @@ import gradio_client
 from gradio_client import Client, handle_file  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from demo.procs import free_port, stop_process  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "demo" / "examples"
 CONTENT = EXAMPLES / "content" / "skimage_chelsea_cat.jpg"
 STYLE = EXAMPLES / "style" / "vangogh_starry_night.jpg"
 STYLE2 = EXAMPLES / "style" / "hokusai_great_wave_off_kanagawa.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(settings):
@@ -317,11 +312,7 @@ def test_space_folder_is_complete_and_its_app_answers(tmp_path):
         # the Space's own code is what runs (not this checkout's)
         assert client.predict(api_name="/stop") == "Nothing is running."
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 # ---- the comparison figure and `stylekit compare` ----------------------------------------------------------------------

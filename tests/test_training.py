@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -146,20 +145,16 @@ def _ddp_worker(rank: int, world: int, port: int, folder: str, out: str) -> None
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, os.path.join(out, f"rank{rank}.safetensors"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_processes_stay_in_sync(tmp_path):
     import torch.multiprocessing as mp
+
+    from demo.procs import free_port
     from safetensors.torch import load_file
 
     folder = _photo_folder(tmp_path / "photos", n=6)
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(folder), str(out)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), str(folder), str(out)), nprocs=2, join=True)
     a, b = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
     torch.manual_seed(0)
     init = TransformerNet(1, **TINY).state_dict()
