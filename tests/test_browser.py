@@ -5,44 +5,28 @@ as a test artifact (test-artifacts/demo.png).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+import playwright.sync_api as playwright_sync
+
+from tests.test_demo import launch
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-import playwright.sync_api as playwright_sync  # noqa: E402
-
-if os.environ.get("STYLEKIT_SKIP_BROWSER") == "1":  # a deliberate opt-out, never a silent one
-    pytest.skip("STYLEKIT_SKIP_BROWSER=1", allow_module_level=True)
-if not os.path.exists(CHROMIUM):
-    raise RuntimeError(f"{CHROMIUM} is not installed: apt-get install chromium (.ci/run does it), or set "
-                       "STYLEKIT_SKIP_BROWSER=1 to skip the browser test on purpose")
-
-from tests.test_demo import launch  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_url():
     from demo import engine
     from demo.app import Settings
-    from export.runtime import get_fast_runner
 
-    used = False
-    if not engine.model_status()["fast"].startswith("ready"):  # no shipped model: a small untrained one
-        from stylekit.feedforward import TransformerNet
-
-        net = TransformerNet(num_styles=2, width=(8, 16, 32), blocks=1).eval()
-        engine.use_runner("fast", get_fast_runner(net=net, style_names=["stripes", "dots"], variant="fp32",
-                                                  onnx_dir=tmp_path_factory.mktemp("onnx")))
-        used = True
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed: apt-get install chromium (.ci/run does it)"
+    assert engine.model_status()["fast"].startswith("ready"), engine.model_status()
     app, url = launch(Settings(fast_size=128, warm_up=False))
     yield url
     app.close()
-    if used:
-        engine.use_runner("fast", None)
 
 
 def test_example_click_shows_the_feed_forward_result(app_url):
