@@ -227,9 +227,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         """Style/content distances of the last result (a second step, so the image shows at once)."""
         if not state or state.get("style") is None:
             return info
-        try:  # the same work gate as the modes: under load the distances are skipped, not queued
-            d = engine.GATE.run("measure", 512 * 512, lambda: engine.METRICS.distances(
-                state["image"], state["content"], state["style"]), s.max_wait)
+        try:  # under load the distances are skipped, not queued
+            d = engine.measure(state["image"], state["content"], state["style"], s.max_wait)
         except engine.Busy:
             return f"{info} · distances skipped (server busy)"
         return f"{info} · style distance {d.style:.3f} · content distance {d.content:.3f}"
@@ -269,7 +268,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                     target = st
                     if mode == "fast" and outs.get("fast_style", (None,))[0] is not None:
                         target = outs["fast_style"][0]
-                    r.distances = engine.METRICS.distances(r.image, c, target)
+                    r.distances = engine.measure(r.image, c, target)
         except Cancelled:
             raise gr.Error("Stopped.", title="Compare all") from None
         except StyleKitError as e:

@@ -76,7 +76,8 @@ class WorkGate:
         self._rate = dict(self.START_RATES)
 
     def estimate(self, kind: str, pixels: int) -> float:
-        return max(0.05, self._rate.get(kind, self._rate["adain"]) * pixels)
+        """Seconds a request of ``kind`` (a key of :attr:`START_RATES`) on ``pixels`` pixels should take."""
+        return max(0.05, self._rate[kind] * pixels)
 
     def ahead(self) -> float:
         """Estimated seconds of work in the gate now (running remainder + waiting)."""
@@ -115,7 +116,7 @@ class WorkGate:
             with self._cond:
                 self._line.remove(ticket)
                 if finished and pixels > 0:  # a request that failed early says nothing about the rate
-                    self._rate[kind] = 0.5 * self._rate.get(kind, took / pixels) + 0.5 * took / pixels
+                    self._rate[kind] = 0.5 * self._rate[kind] + 0.5 * took / pixels
                 self._cond.notify_all()
 
 
@@ -364,6 +365,15 @@ class Metrics:
 METRICS = Metrics()
 
 
+def measure(image: torch.Tensor, content: Input, style: Input, max_wait: float | None = None):
+    """Style and content distance of a result (:class:`Metrics`), through the one-pass modes' work gate:
+    :class:`Busy` when more than ``max_wait`` seconds of work are queued (None: wait in line)."""
+    from stylekit.metrics import MEASURE_SIZE
+
+    return GATE.run("measure", MEASURE_SIZE * MEASURE_SIZE, lambda: METRICS.distances(image, content, style),
+                    max_wait)
+
+
 # ---- the modes ----------------------------------------------------------------------------------------------------
 @dataclass
 class Result:
@@ -440,7 +450,11 @@ _ADAIN_STATS = LRU(64)
 
 def adain_stats(style: Input) -> Any:
     runner = _runner("adain")
-    return _ADAIN_STATS.get_or_make((id(runner), style.key), lambda: runner.style_stats(style.tensor))
+    return _ADAIN_STATS.get_or_make(_stats_key(runner, style), lambda: runner.style_stats(style.tensor))
+
+
+def _stats_key(runner: Any, style: Input) -> tuple:
+    return id(runner), style.key
 
 
 def run_adain(content: Input, style: Input, style2: Input | None = None, mix: float = 0.0, alpha: float = 1.0,
@@ -454,26 +468,23 @@ def run_adain(content: Input, style: Input, style2: Input | None = None, mix: fl
     if mix is None or not np.isfinite(mix) or not 0.0 <= float(mix) <= 1.0:
         raise ParameterError(f"interpolation must be between 0 and 1, got {mix!r}")
     x = _fit(content.tensor, size)
+    styles = [style] + ([style2] if style2 is not None and mix > 0 else [])
+    uncached = [st for st in styles if _stats_key(runner, st) not in _ADAIN_STATS]
 
-    def work() -> tuple[torch.Tensor, float, bool]:
+    def work() -> tuple[torch.Tensor, float]:
         t0 = time.perf_counter()
-        hits = len(_ADAIN_STATS)
-        stats = adain_stats(style)
-        if style2 is not None and mix > 0:
-            stats = StyleStats.mix([stats, adain_stats(style2)], [1.0 - mix, mix])
-        cached = len(_ADAIN_STATS) == hits
+        stats = [adain_stats(st) for st in styles]
+        stats = StyleStats.mix(stats, [1.0 - mix, mix]) if len(stats) == 2 else stats[0]
         out = runner.stylize(x, stats, alpha)
         if preserve_color:
             out = _keep_colors(out, x)
-        return out, time.perf_counter() - t0, cached
+        return out, time.perf_counter() - t0
 
     # the gate's estimate: the content's pixels, plus those of each style whose statistics are not cached yet
-    pixels = x.shape[-2] * x.shape[-1] + sum(st.tensor.shape[-2] * st.tensor.shape[-1]
-                                             for st in (style, style2 if mix > 0 else None)
-                                             if st is not None and (id(runner), st.key) not in _ADAIN_STATS)
-    out, secs, cached = GATE.run("adain", pixels, work, max_wait)
-    notes = [f"alpha {alpha:g}"] + ([f"style mix {mix:.0%}"] if style2 is not None and mix > 0 else [])
-    notes.append(f"{runner.backend} {runner.variant}" + (", cached style statistics" if cached else ""))
+    pixels = x.shape[-2] * x.shape[-1] + sum(st.tensor.shape[-2] * st.tensor.shape[-1] for st in uncached)
+    out, secs = GATE.run("adain", pixels, work, max_wait)
+    notes = [f"alpha {alpha:g}"] + ([f"style mix {mix:.0%}"] if len(styles) == 2 else [])
+    notes.append(f"{runner.backend} {runner.variant}" + ("" if uncached else ", cached style statistics"))
     return Result(out, secs, notes)
 
 
@@ -627,4 +638,4 @@ def before_after(content: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor
 
 
 __all__ = ["Input", "prepare", "pixel_hash", "style_catalogue", "run_fast", "run_adain", "iter_gatys",
-           "gatys_config", "METRICS", "CANCELLERS", "ModelUnavailable", "use_runner"]
+           "gatys_config", "METRICS", "measure", "GATE", "Busy", "CANCELLERS", "ModelUnavailable", "use_runner"]
