@@ -20,12 +20,6 @@ DEFAULT_DATA = "../shared/data"
 SIZE = 512
 
 
-def held_out(folder: Path, n: int) -> list[Path]:
-    from .training import held_out_sample
-
-    return held_out_sample(folder, n)
-
-
 def _sheet(rows: list[list[torch.Tensor]], height: int = 256):
     from PIL import Image
 
@@ -92,10 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import ParameterError
     from .images import load_image, save_image
     from .metrics import distances
+    from .training import held_out_sample
 
     data = Path(a.data)
-    contents = held_out(data / "content", a.pairs)
-    styles = held_out(data / "style", a.pairs)
+    contents = held_out_sample(data / "content", a.pairs)
+    styles = held_out_sample(data / "style", a.pairs)
     if not contents or not styles:
         raise ParameterError(f"no held-out images under {data}/content and {data}/style")
     if a.weights_file:

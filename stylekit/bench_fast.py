@@ -21,12 +21,6 @@ DEFAULT_DATA = "../shared/data"
 SIZE = 512
 
 
-def held_out(folder: Path, n: int) -> list[Path]:
-    from .training import held_out_sample
-
-    return held_out_sample(folder, n)
-
-
 def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: torch.Tensor,
            steps: int | None, cached_only: bool = False,
            style_weight: float | None = None) -> tuple[torch.Tensor | None, float]:
@@ -115,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.styles:
         want = [x.strip() for x in a.styles.split(",") if x.strip()]
         entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
-    photos = held_out(Path(a.data) / "content", a.photos)
+    from .training import held_out_sample
+
+    photos = held_out_sample(Path(a.data) / "content", a.photos)
     if not photos or not entries:
         raise ParameterError(f"no held-out photos under {a.data}/content or no styles to benchmark")
     cache = Path(a.gatys_cache) if a.gatys_cache else None

@@ -203,13 +203,6 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _fixed_crops(images, n: int, size: int):
-    """Center crops (size x size) of the first ``n`` images: deterministic, for the feature scales."""
-    from .training import center_crops
-
-    return center_crops(images, n, size)
-
-
 def train_adain(a: argparse.Namespace) -> int:
     """The AdaIN decoder's training; the loop, data, checkpoints, previews and DDP are stylekit.training's."""
     import os
@@ -238,7 +231,7 @@ def train_adain(a: argparse.Namespace) -> int:
     model = AdaINModel(decoder, device=device)
     # per-channel feature scales ("normalised VGG"), from fixed training images: the same on every run
     with torch.no_grad():
-        imgs = [_fixed_crops(content.train, 8, a.crop).to(device), _fixed_crops(style.train, 8, a.crop).to(device)]
+        imgs = [T.center_crops(folder.train, 8, a.crop).to(device) for folder in (content, style)]
         scales = feature_scales(model.encoder, imgs)
         if a.init is None:
             decoder.in_scale.copy_(scales["relu4_1"])
