@@ -5,9 +5,8 @@
 
 Phases:
 
-1. start ``demo/app.py`` in a child process (shipped models; a missing model is replaced by an untrained
-   network of the same architecture behind the same onnxruntime runner, and the table says so), wait for
-   it and warm it up with one untimed request per mode;
+1. start ``demo/app.py`` in a child process (it stops with a clear message unless both shipped models
+   load), wait for it and warm it up with one untimed request per mode;
 2. load: ``--users`` clients alternate feed-forward and AdaIN requests (``--requests`` results each; a
    "busy, try again" answer of the server's work gate is followed by a 2-4 s back-off and a retry) while
    ``--gatys-users`` clients run Gatys jobs (``--gatys-jobs`` each). The first Gatys user presses Stop
@@ -43,31 +42,15 @@ QUEUE_FULL_WORDS = ("queue is full", "busy", "try again")
 
 # ---- the server process ---------------------------------------------------------------------------------------------
 def serve() -> None:
-    """Child mode: install stand-ins for missing models, then run the demo (demo/app.py's main)."""
+    """Child mode: check that both shipped models load, then run the demo (demo/app.py's main)."""
     sys.path.insert(0, str(REPO))
     from demo import engine
 
     status = engine.model_status()
     for kind in ("fast", "adain"):
-        if status[kind].startswith("ready"):
-            print(f"loadtest-server: {kind}: {status[kind]}", file=sys.stderr, flush=True)
-            continue
-        import torch
-
-        from export.runtime import get_adain_runner, get_fast_runner
-
-        torch.manual_seed(0)
-        if kind == "fast":
-            from stylekit.feedforward import TransformerNet
-
-            runner = get_fast_runner(net=TransformerNet(num_styles=2).eval(), style_names=["stand_in_a", "stand_in_b"])
-        else:
-            from stylekit.adain import AdaINModel, Decoder
-
-            runner = get_adain_runner(model=AdaINModel(Decoder()))
-        engine.use_runner(kind, runner)
-        print(f"loadtest-server: {kind}: STAND-IN (untrained, same architecture): {status[kind]}", file=sys.stderr,
-              flush=True)
+        print(f"loadtest-server: {kind}: {status[kind]}", file=sys.stderr, flush=True)
+    if not all(status[k].startswith("ready") for k in ("fast", "adain")):
+        raise SystemExit("loadtest-server: the shipped models are needed (see the lines above)")
     import demo.app as app
 
     app.main()
