@@ -488,7 +488,7 @@ class AdaINRunner:
     def stylize(self, content: torch.Tensor, stats: Any, alpha: float = 1.0) -> torch.Tensor:
         """``content`` (N,3,H,W) in [0,1] with cached ``stats`` (a StyleStats; mix several with
         ``StyleStats.mix``). Returns (N,3,H,W) in [0,1]. Same as :func:`stylekit.adain.transfer`."""
-        from stylekit.adain import check_alpha, transfer
+        from stylekit.adain import add_border, check_alpha, transfer
 
         content = _check_image(content, "content")
         a = check_alpha(alpha)
@@ -496,14 +496,14 @@ class AdaINRunner:
             raise ParameterError("stats must be StyleStats (from style_stats); mix several with StyleStats.mix")
         if self.stylizer is None:
             return transfer(self.torch_model(), content, [stats], alpha=a)
-        x, hw = prepad_small(content.float())
+        h, w = content.shape[-2:]
+        xb, b = add_border(content.float())  # the same margin as transfer() (no frame at the edges)
+        x, hw = prepad_small(xb)
         m = _to_numpy(stats.mean).reshape(-1, 512, 1, 1)
         s = _to_numpy(stats.std).reshape(-1, 512, 1, 1)
         out = self.stylizer.run({"content": _to_numpy(x), "style_mean": m, "style_std": s,
                                  "alpha": np.array(a, np.float32)})[0]
-        y = torch.from_numpy(out)
-        if hw is not None:
-            y = y[..., :hw[0], :hw[1]].contiguous()
+        y = torch.from_numpy(out)[..., b:b + h, b:b + w].contiguous()
         return y.to(content.device)
 
     def transfer(self, content: torch.Tensor, styles: Any, weights: Sequence[float] | None = None,

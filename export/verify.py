@@ -127,7 +127,8 @@ def verify_file(path: str | Path, source: Any = None, photos: Sequence[torch.Ten
         c = _fit(photos[i % len(photos)], h, w)
         st = style_statistics(adain_model, style_imgs[(i + 1) % len(style_imgs)], 256)
         alpha = 1.0 if i % 2 == 0 else 0.6
-        ref = transfer(adain_model, c, [st], alpha=alpha).numpy()
+        # the graph itself adds no border margin (the runner does, like transfer's default)
+        ref = transfer(adain_model, c, [st], alpha=alpha, border=0).numpy()
         y = sess.run(None, {"content": c.numpy(), "style_mean": st.mean.numpy(), "style_std": st.std.numpy(),
                             "alpha": np.array(alpha, np.float32)})[0]
         d, p = float(np.abs(y - ref).max()), psnr(y, ref)

@@ -42,6 +42,10 @@ EPS = 1e-5
 #: this constant until then) so inputs are O(1), like the "normalised" VGG of the paper's code.
 FEATURE_SCALE = 100.0
 PRESERVE_COLOR = (None, "stats", "luminance")
+#: Reflect margin (px) put around the content before encoding and cut off after decoding. Without it
+#: the encoder's zero padding marks the edges of relu4_1 and the decoder draws them: a line and a
+#: colour cast along the image border. 24 px (3 relu4_1 cells) removes it; 8-16 px leave a trace.
+BORDER = 24
 
 
 # ---- the operation ----------------------------------------------------------------------------------
@@ -332,6 +336,15 @@ def _pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> tuple[torch.Tensor,
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
+def add_border(x: torch.Tensor, border: int = BORDER) -> tuple[torch.Tensor, int]:
+    """Reflect-pad ``border`` px on every side (less for images under ``border`` + 1 px); returns the padded
+    image and the margin used, to cut the decoded result back with ``y[..., b:b + h, b:b + w]``."""
+    b = max(0, min(border, x.shape[-2] - 1, x.shape[-1] - 1))
+    if b == 0:
+        return x, 0
+    return F.pad(x, (b, b, b, b), mode="reflect"), b
+
+
 def _prepare_style(s: torch.Tensor, content: torch.Tensor, preserve_color: str | None) -> torch.Tensor:
     s = _check_image(s, "style")
     if preserve_color == "stats":
@@ -349,7 +362,7 @@ def _prepare_style(s: torch.Tensor, content: torch.Tensor, preserve_color: str |
 def transfer(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Tensor | StyleStats] | torch.Tensor
              | StyleStats, weights: Sequence[float] | None = None, alpha: float = 1.0,
              preserve_color: str | None = None, mask: torch.Tensor | None = None,
-             style_size: int | None = None) -> torch.Tensor:
+             style_size: int | None = None, border: int = BORDER) -> torch.Tensor:
     """Stylize ``content`` (N, 3, H, W) in [0, 1]; returns the same size, clamped to [0, 1].
 
     ``styles``: images (1, 3, h, w) of any size, or precomputed :class:`StyleStats`, or a mix.
@@ -359,6 +372,8 @@ def transfer(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Te
     ``"luminance"`` (stylize luminance only, keep the content's colours); needs style images, not stats.
     ``mask``: label map (H, W) of the content's size; label k gets ``styles[k]``.
     ``style_size``: long side the style images are encoded at (stroke scale); None = as given.
+    ``border``: reflect margin around the content while it is encoded and decoded (see :data:`BORDER`;
+    0 = none, what the exported stylizer graph computes on the image it is given).
     """
     content = _check_image(content, "content")
     if isinstance(styles, (torch.Tensor, StyleStats)):
@@ -391,13 +406,14 @@ def transfer(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Te
         else:
             stats.append(style_statistics(model, _prepare_style(s.to(dev), content, preserve_color), style_size))
 
-    x, (h, wd) = _pad_to_stride(enc_content)
+    xb, b = add_border(enc_content, int(border))
+    x, _ = _pad_to_stride(xb)
     fc = model.encode(x)
     if m is None:
         mix = stats[0] if len(stats) == 1 else StyleStats.mix(stats, w)  # type: ignore[arg-type]
         t = adain(fc, mix.mean, mix.std)
     else:
-        mp, _ = _pad_to_stride(m.float())
+        mp, _ = _pad_to_stride(add_border(m.float(), b)[0])
         mf = F.interpolate(mp, size=fc.shape[-2:], mode="nearest")
         t = fc.clone()
         for k, st in enumerate(stats):
@@ -409,7 +425,7 @@ def transfer(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Te
             t = torch.where(region.bool(), tk, t)
     if alpha != 1.0:
         t = alpha * t + (1.0 - alpha) * fc
-    out = model.decode(t)[..., :h, :wd].clamp(0, 1)
+    out = model.decode(t)[..., b:b + h, b:b + wd].clamp(0, 1)
     if preserve_color == "luminance":
         from .color import luminance_transfer
 

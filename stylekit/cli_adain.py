@@ -131,16 +131,6 @@ def stylize(content, styles, weights=None, alpha=1.0, mask=None, preserve_color=
 
 
 # ---- training ------------------------------------------------------------------------------------------
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bfloat16 matmul (AVX512-BF16 or AMX), where bf16 autocast pays (~1.7x)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 @register
 def _add_train_adain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-adain", help="train the AdaIN decoder on content and style image folders",
@@ -217,7 +207,7 @@ def train_adain(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = T.resolve_device(a.device)
-    bf16 = a.bf16 == "on" or (a.bf16 == "auto" and (device.type == "cuda" or cpu_has_bf16()))
+    bf16 = T.use_bf16(a.bf16, device)
     load_size = 2 * a.crop
     content = T.ImageFolder(a.content, load_size=load_size)
     style = T.ImageFolder(a.style, load_size=load_size)

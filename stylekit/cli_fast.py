@@ -43,7 +43,7 @@ class FastStyleLoss:
     """The loss closure for :func:`stylekit.training.train` (see the module docstring)."""
 
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
-                 style_weight: float, content_weight: float, tv_weight: float, device: torch.device,
+                 style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram") -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
@@ -52,8 +52,14 @@ class FastStyleLoss:
         self.style_layers = list(style_layers)
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
-        self.sw, self.cw, self.tw = style_weight, content_weight, tv_weight
+        self.cw, self.tw = content_weight, tv_weight
         self.num_styles = len(styles)
+        sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
+        if len(sw) == 1:
+            sw = sw * self.num_styles
+        if len(sw) != self.num_styles:
+            raise ParameterError(f"--style-weight takes one value or one per style ({self.num_styles}), got {len(sw)}")
+        self.sw = torch.tensor(sw, device=device)   # per style
         with torch.no_grad():
             feats = [self.enc(s.to(device), self.style_layers) for s in styles]
             # (S, C, C) per layer
@@ -86,11 +92,11 @@ class FastStyleLoss:
             fc = self.enc(batch, (self.content_layer,))[self.content_layer]
         cl = fo[self.content_layer].float()
         content = ((cl - fc.float()).flatten(1).norm(dim=1) / fc.float().flatten(1).norm(dim=1).clamp_min(1e-8)).mean()
-        style = 0.0
+        style = torch.zeros(b, device=batch.device)   # per sample
         for l in self.style_layers:
             g = gram_matrix(fo[l].float(), normalize=True)
             t = self.grams[l][idx]
-            style = style + ((g - t).flatten(1).norm(dim=1) / self.gram_norm[l][idx].clamp_min(1e-8)).mean()
+            style = style + (g - t).flatten(1).norm(dim=1) / self.gram_norm[l][idx].clamp_min(1e-8)
         style = style / len(self.style_layers)
         if self.style_loss == "gram+meanstd":
             # relative distance of the per-channel feature means and stds (Huang & Belongie's statistics):
@@ -102,12 +108,12 @@ class FastStyleLoss:
                 m, sd = mean_std(fo[l].float())
                 tm, ts = self.means[l][idx], self.stds[l][idx]
                 scale = (tm.flatten(1).norm(dim=1) + ts.flatten(1).norm(dim=1)).clamp_min(1e-8)
-                ms = ms + (((m - tm).flatten(1).norm(dim=1) + (sd - ts).flatten(1).norm(dim=1)) / scale).mean()
+                ms = ms + ((m - tm).flatten(1).norm(dim=1) + (sd - ts).flatten(1).norm(dim=1)) / scale
             style = style + ms / len(self.style_layers)
         o = out.float()
         tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
-        loss = self.cw * content + self.sw * style + self.tw * tv
-        return loss, {"style": float(style.detach()), "content": float(content.detach()), "tv": float(tv.detach())}
+        loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv
+        return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach())}
 
 
 def _init_record(path: str | None) -> dict:
@@ -130,7 +136,7 @@ def style_name(path: str | Path) -> str:
 def train_fast(a: argparse.Namespace) -> int:
     from .feedforward import TransformerNet, one_hot
     from .images import load_image
-    from .training import ImageFolder, TrainConfig, resolve_device, train
+    from .training import ImageFolder, TrainConfig, resolve_device, train, use_bf16
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -171,7 +177,7 @@ def train_fast(a: argparse.Namespace) -> int:
                       preview_count=a.preview_count, preview_size=a.crop, time_budget=a.time_budget, resume=a.resume,
                       schedule_minutes=a.schedule_minutes, grad_clip=a.grad_clip,
                       lr_multipliers={".gamma": a.cin_lr_mult, ".beta": a.cin_lr_mult} if a.cin_lr_mult != 1 else {},
-                      log_every=a.log_every, meta=meta)
+                      log_every=a.log_every, meta=meta, amp=use_bf16(a.bf16, device))
 
     def preview(model, val):
         rows = [val]
@@ -212,7 +218,8 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-layer", default="relu3_1")
     p.add_argument("--style-loss", choices=("gram", "gram+meanstd"), default="gram",
                    help="gram: the metric's relative Gram distance; gram+meanstd adds feature mean/std matching")
-    p.add_argument("--style-weight", type=finite_float(0), default=5.0)
+    p.add_argument("--style-weight", type=finite_float(0), nargs="+", default=[5.0],
+                   help="one weight for all styles, or one per --style image (in the same order)")
     p.add_argument("--content-weight", type=finite_float(0), default=1.0)
     p.add_argument("--tv-weight", type=finite_float(0), default=1.0)
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
@@ -229,6 +236,8 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast: auto = on for CUDA and for CPUs with AVX512-BF16/AMX (losses stay float32)")
     p.add_argument("--encoder", default="caffe", help="VGG-19 weights for the losses (caffe|torchvision|path)")
     p.add_argument("--checkpoint-every", type=finite_float(0.05), default=5.0, help="minutes between checkpoints")
     p.add_argument("--preview-every", type=int_range(0, 10_000_000), default=200, help="steps between preview grids")

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from stylekit.adain import (
+    BORDER,
     AdaINModel,
     Decoder,
     StyleStats,
+    add_border,
     adain,
     style_statistics,
     transfer,
@@ -56,10 +58,16 @@ def test_adain_constant_channel_is_finite():
 
 def test_alpha_zero_is_decoder_reconstruction(model):
     c, s = _img(48, 64, 1), _img(40, 40, 2)
-    out = transfer(model, c, [s], alpha=0.0)
+    out = transfer(model, c, [s], alpha=0.0, border=0)
     with torch.no_grad():
         ref = model.decode(model.encode(c)).clamp(0, 1)
     assert torch.allclose(out, ref, atol=1e-5)
+    # with the default reflect margin: the decoded features of the padded content, cut back
+    xb, b = add_border(c)
+    assert b == BORDER and xb.shape[-2:] == (48 + 2 * b, 64 + 2 * b)
+    with torch.no_grad():
+        ref_b = model.decode(model.encode(xb))[..., b:b + 48, b:b + 64].clamp(0, 1)
+    assert torch.allclose(transfer(model, c, [s], alpha=0.0), ref_b, atol=1e-5)
     # and alpha actually matters
     assert not torch.allclose(transfer(model, c, [s], alpha=1.0), out, atol=1e-3)
 

@@ -40,6 +40,38 @@ def fast_loss():
                          tv_weight=1.0, device=torch.device("cpu"))
 
 
+def test_per_style_weights_scale_each_style_term():
+    """--style-weight with one value per style: each sample's style term gets its style's weight."""
+    from stylekit.cli_fast import FastStyleLoss
+    from stylekit.errors import ParameterError
+
+    styles = [synthetic_image(48, 48, 1, "style"), synthetic_image(48, 48, 2, "style2")]
+    kw = dict(style_layers=["relu1_1"], content_layer="relu1_1", content_weight=0.0, tv_weight=0.0,
+              device=torch.device("cpu"))
+    torch.manual_seed(0)
+    net = TransformerNet(2, **TINY)
+    batch = synthetic_image(32, 32, 7).repeat(2, 1, 1, 1)   # step 0: sample 0 -> style 0, sample 1 -> style 1
+    ctx = StepContext(0, torch.device("cpu"), torch.Generator())
+    with torch.no_grad():
+        one, logs = FastStyleLoss(styles, style_weight=[1.0, 0.0], **kw)(net, batch, ctx)
+        two, _ = FastStyleLoss(styles, style_weight=[0.0, 1.0], **kw)(net, batch, ctx)
+        both, logs_b = FastStyleLoss(styles, style_weight=[1.0, 1.0], **kw)(net, batch, ctx)
+        same, _ = FastStyleLoss(styles, style_weight=1.0, **kw)(net, batch, ctx)
+    assert float(one) > 0 and float(two) > 0
+    assert abs(float(one + two) - float(both)) < 1e-5 and abs(float(both) - float(same)) < 1e-6
+    assert logs == logs_b  # the logged style distance is unweighted
+    with pytest.raises(ParameterError, match="one per style"):
+        FastStyleLoss(styles, style_weight=[1.0, 2.0, 3.0], **kw)
+
+
+def test_bf16_choice():
+    from stylekit.training import cpu_has_bf16, use_bf16
+
+    cpu = torch.device("cpu")
+    assert use_bf16("on", cpu) and not use_bf16("off", cpu)
+    assert use_bf16("auto", cpu) == cpu_has_bf16()
+
+
 def test_split_is_deterministic_ninety_ten(tmp_path):
     files = [tmp_path / f"{i:03d}.jpg" for i in range(25)]
     train_f, val_f = split_files(list(reversed(files)))
