@@ -202,6 +202,7 @@ def train_adain(a: argparse.Namespace) -> int:
 
     from . import training as T
     from .adain import AdaINModel, Decoder, adain, feature_scales, load_decoder, save_decoder, training_losses
+    from .weights import training_record
     from .losses import mean_std
 
     if a.threads:
@@ -296,6 +297,7 @@ def train_adain(a: argparse.Namespace) -> int:
             "steps": res.step, "batch_size": a.batch_size, "crop": a.crop, "lr": a.lr, "schedule":
                 "stylekit.training: constant 30%, cosine to lr/10 (inverse decay of the paper not available)",
             "style_weight": a.style_weight, "content_weight": a.content_weight, "recon_weight": a.recon_weight, "bf16": bf16, "init": a.init,
+            "init_meta": training_record(a.init),
             "seconds": round(res.seconds, 1), "finished": res.finished,
             "machine": f"{_cpu_name()} ({os.cpu_count()} vCPU), {device}"
                        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
@@ -310,7 +312,8 @@ def train_adain(a: argparse.Namespace) -> int:
         out = Path(a.export).resolve()
         if out.parent == MODELS_DIR:
             rec = ModelRecord("adain_decoder", out, sha256_file(out), "adain_decoder",
-                              {k: record[k] for k in ("command", "steps", "seconds", "batch_size", "crop")}
+                              {k: record[k] for k in ("command", "steps", "seconds", "batch_size", "crop", "machine",
+                                                      "val_losses", "init_meta") if record.get(k)}
                               | {"architecture": decoder.architecture(), "width": decoder.width})
             register_model(rec, persist=True)
             print(f"registered 'adain_decoder' in {MODELS_DIR / 'catalogue.json'}")

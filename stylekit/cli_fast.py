@@ -116,19 +116,6 @@ class FastStyleLoss:
         return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach())}
 
 
-def _init_record(path: str | None) -> dict:
-    """The training record of the weights a run starts from (so a fine-tune keeps its history)."""
-    if not path:
-        return {}
-    from .weights import read_weights_file
-
-    _, info = read_weights_file(path)
-    if "meta" in info:
-        info = info["meta"]
-    return {k: info.get(k) for k in ("command", "steps", "seconds", "machine", "final_losses", "init_meta")
-            if info.get(k) is not None}
-
-
 def style_name(path: str | Path) -> str:
     return Path(path).stem
 
@@ -137,6 +124,7 @@ def train_fast(a: argparse.Namespace) -> int:
     from .feedforward import TransformerNet, one_hot
     from .images import load_image
     from .training import ImageFolder, TrainConfig, resolve_device, train, use_bf16
+    from .weights import training_record
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -163,7 +151,7 @@ def train_fast(a: argparse.Namespace) -> int:
           f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
-            "init": a.init or "", "init_meta": _init_record(a.init),
+            "init": a.init or "", "init_meta": training_record(a.init),
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"

@@ -253,6 +253,18 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     return state, info
 
 
+def training_record(path: str | os.PathLike | None) -> dict[str, Any]:
+    """The training record (command, steps, time, machine, losses, and its own ``init_meta``) of the
+    weights a run starts from (``--init``), so a fine-tuned model keeps its whole history."""
+    if not path:
+        return {}
+    _, info = read_weights_file(path)
+    if "meta" in info:
+        info = info["meta"]
+    return {k: info.get(k) for k in ("command", "steps", "seconds", "machine", "final_losses", "val_losses",
+                                      "init_meta") if info.get(k) is not None}
+
+
 def fast_model_from_file(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Build a :class:`~stylekit.feedforward.TransformerNet` from a weights file (fp32, eval mode).
 
