@@ -22,7 +22,7 @@ $PY -m stylekit train-fast $FF --out runs/ff_sw60 --style-weight 60 > logs/ff_sw
 $PY -m stylekit train-fast $FF --out runs/ff_sw120 --style-weight 120 > logs/ff_sw120.log 2>&1 &
 AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
 $PY -m stylekit train-adain $AD --out runs/ad_cont --export runs/adain_cont.safetensors > logs/ad_cont.log 2>&1 &
-$PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 1 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
+$PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 20 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
 wait
 for r in ff_sw60 ff_sw120; do $PY -c "import sys; from stylekit.weights import package_fast_checkpoint as p; p(sys.argv[1], sys.argv[2], register=False)" runs/$r/checkpoint.safetensors $OUT/$r.safetensors 2>&1 | tail -n 3; done
 cp runs/adain_cont.safetensors runs/adain_recon.safetensors $OUT/ 2>/dev/null
