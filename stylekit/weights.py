@@ -298,21 +298,27 @@ def fast_model_from_file(path: str | os.PathLike, device: str | torch.device = "
 _MODEL_CACHE: dict[tuple, torch.nn.Module] = {}
 
 
-def load_fast_model(model_id: str | None = None, device: str | torch.device = "cpu", verify_sha: bool = True):
-    """The catalogue's feed-forward network (default ``fast_gallery``), sha256-verified, cached, eval mode."""
-    rec = get_record(model_id, "fast")
-    key = (rec.id, str(rec.path), rec.sha256, str(device))
+def _cached_model(rec: ModelRecord, device: str | torch.device, verify_sha: bool, build) -> torch.nn.Module:
+    """The model of catalogue record ``rec`` on ``device``, built once by ``build(path)`` (after the
+    sha256 check) and cached per (kind, id, path, sha256, device)."""
+    key = (rec.kind, rec.id, str(rec.path), rec.sha256, str(device))
     with _LOCK:
-        net = _MODEL_CACHE.get(key)
-    if net is not None:
-        return net
+        model = _MODEL_CACHE.get(key)
+    if model is not None:
+        return model
     if verify_sha:
         verify(rec)
-    net = fast_model_from_file(rec.path, device)
-    net.model_id = rec.id  # type: ignore[attr-defined]
+    model = build(rec.path)
+    model.model_id = rec.id  # type: ignore[attr-defined]
     with _LOCK:
-        _MODEL_CACHE[key] = net
-    return net
+        _MODEL_CACHE[key] = model
+    return model
+
+
+def load_fast_model(model_id: str | None = None, device: str | torch.device = "cpu", verify_sha: bool = True):
+    """The catalogue's feed-forward network (default ``fast_gallery``), sha256-verified, cached, eval mode."""
+    return _cached_model(get_record(model_id, "fast"), device, verify_sha,
+                         lambda path: fast_model_from_file(path, device))
 
 
 def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, model_id: str = DEFAULT_FAST_MODEL,
@@ -364,16 +370,5 @@ def load_adain_model(model_id: str | None = None, device: str | torch.device = "
     """
     from .adain import ADAIN_KIND, AdaINModel, load_decoder
 
-    rec = get_record(model_id, ADAIN_KIND)
-    key = ("adain", rec.id, str(rec.path), rec.sha256, str(device))
-    with _LOCK:
-        model = _MODEL_CACHE.get(key)
-    if model is not None:
-        return model
-    if verify_sha:
-        verify(rec)
-    model = AdaINModel(load_decoder(rec.path), device=device)
-    model.model_id = rec.id  # type: ignore[attr-defined]
-    with _LOCK:
-        _MODEL_CACHE[key] = model
-    return model
+    return _cached_model(get_record(model_id, ADAIN_KIND), device, verify_sha,
+                         lambda path: AdaINModel(load_decoder(path), device=device))

@@ -38,6 +38,16 @@ def synthetic_image(h: int = 48, w: int = 64, seed: int = 0, kind: str = "conten
     return img.clamp(0, 1).unsqueeze(0).float()
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny images: one thread is faster and far more robust on a shared 2-core machine
+    (modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def content_image() -> torch.Tensor:
     return synthetic_image(48, 64, 0, "content")

@@ -3,7 +3,6 @@ and every user error exits 2 with a one-line message (no traceback)."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from stylekit.cli import main
 from stylekit.images import load_image, save_image
@@ -11,12 +10,7 @@ from stylekit.images import load_image, save_image
 from .conftest import synthetic_image
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
