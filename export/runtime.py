@@ -498,7 +498,7 @@ class AdaINRunner:
             return transfer(self.torch_model(), content, [stats], alpha=a)
         h, w = content.shape[-2:]
         xb, b = add_border(content.float())  # the same margin as transfer() (no frame at the edges)
-        x, hw = prepad_small(xb)
+        x, _ = prepad_small(xb)  # its crop is inside the one below
         m = _to_numpy(stats.mean).reshape(-1, 512, 1, 1)
         s = _to_numpy(stats.std).reshape(-1, 512, 1, 1)
         out = self.stylizer.run({"content": _to_numpy(x), "style_mean": m, "style_std": s,

@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .cli import add_output_args, finite_float, int_range, register
+from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError
 
 
@@ -154,8 +154,7 @@ def _add_train_adain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recon-weight", type=finite_float(0), default=0.0,
                    help="weight of an extra pixel reconstruction loss (decode the content's own features; "
                         "not in the paper; sharpens short runs). Default 0")
-    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
-                   help="bfloat16 autocast: auto = on for CUDA and for CPUs with AVX512-BF16/AMX")
+    add_bf16_arg(p)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda[:N]")
     p.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=0)
@@ -202,8 +201,8 @@ def train_adain(a: argparse.Namespace) -> int:
 
     from . import training as T
     from .adain import AdaINModel, Decoder, adain, feature_scales, load_decoder, save_decoder, training_losses
-    from .weights import training_record
     from .losses import mean_std
+    from .weights import training_record
 
     if a.threads:
         torch.set_num_threads(a.threads)

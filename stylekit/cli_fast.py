@@ -25,7 +25,7 @@ from typing import Sequence
 
 import torch
 
-from .cli import add_output_args, finite_float, int_range, register
+from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError
 
 
@@ -224,8 +224,7 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads (torch.set_num_threads)")
-    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
-                   help="bfloat16 autocast: auto = on for CUDA and for CPUs with AVX512-BF16/AMX (losses stay float32)")
+    add_bf16_arg(p)
     p.add_argument("--encoder", default="caffe", help="VGG-19 weights for the losses (caffe|torchvision|path)")
     p.add_argument("--checkpoint-every", type=finite_float(0.05), default=5.0, help="minutes between checkpoints")
     p.add_argument("--preview-every", type=int_range(0, 10_000_000), default=200, help="steps between preview grids")

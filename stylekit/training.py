@@ -19,8 +19,9 @@ written every ``preview_every`` steps.
     data = ImageFolder("photos/", load_size=288)
     result = train(model, loss_fn, data, cfg, preview_fn=preview)
 
-What :func:`train` does: ``--device auto`` (CUDA if present), bf16 autocast where it pays (``amp=None``: CUDA
-only; the CLIs' ``--bf16 auto`` also turns it on for CPUs with AVX512-BF16/AMX, ~1.7x there), Adam with a constant-then-cosine learning-rate schedule, tqdm with step / losses / ETA, a
+What :func:`train` does: ``--device auto`` (CUDA if present), bf16 autocast where it pays (``amp=None``:
+CUDA only; the CLIs' ``--bf16 auto`` also turns it on for CPUs with AVX512-BF16/AMX, ~1.7x there), Adam
+with a constant-then-cosine learning-rate schedule, tqdm with step / losses / ETA, a
 checkpoint every N minutes (atomic; model + optimizer + step + every RNG state, stored pickle-free as
 one ``.safetensors`` file with the non-tensor state as JSON metadata), exact ``resume`` (bit-for-bit on
 the same machine / thread count), a ``time_budget`` after which it stops cleanly and saves, and
@@ -95,7 +96,7 @@ def use_bf16(choice: str, device: torch.device) -> bool:
 def autocast_context(device: torch.device, enabled: bool | None = None):
     """bf16 autocast where it pays (CUDA with bf16 support); a no-op context elsewhere."""
     if enabled is None:
-        enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        enabled = device.type == "cuda" and use_bf16("auto", device)
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
