@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         model = load_adain_model()
 
-    rows, table = [], []
+    rows, table, recon = [], [], []
     print(f"{'pair':<44} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'C_out':>6} {'C_gat':>6} "
           f"{'t_img':>6} {'t_stat':>6} {'t_gat':>6}")
     for i in range(a.pairs):
@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             transfer(model, c, [stats])
             t_stat.append(time.perf_counter() - t0)
         half = transfer(model, c, [stats], alpha=0.5)
+        # alpha = 0 decodes the photo's own relu4_1 features: how well the decoder inverts the encoder
+        recon.append(float((transfer(model, c, [stats], alpha=0.0) - c).abs().mean()))
         d_out, d_c = distances(out, c, s), distances(c, c, s)
         gat, d_g, t_g = None, None, float("nan")
         if not a.no_gatys:
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mean = {k: statistics.fmean(r[k] for r in table) for k in table[0]}
     print(f"{'mean':<44} {mean['s_out']:6.3f} {mean['s_c']:6.3f} {mean['s_g']:6.3f} {mean['c_out']:6.3f} "
           f"{mean['c_g']:6.3f}")
+    print(f"alpha=0 reconstruction (decoded content features vs the photo): mean abs pixel error "
+          f"{statistics.fmean(recon):.3f}")
     ok_s = mean["s_out"] <= 0.5 * mean["s_c"]
     ok_c = a.no_gatys or mean["c_out"] <= 1.5 * mean["c_g"]
     print(f"S(out) <= 0.5 S(content): {'yes' if ok_s else 'NO'} ({mean['s_out']:.3f} vs {0.5 * mean['s_c']:.3f})")
