@@ -11,6 +11,12 @@ all ``--style`` images (each batch sample gets one style, cycling through them) 
 Relative distances, not their squares: the gradient does not grow with the error, so the loss spikes
 of squared Gram losses (which wreck Adam's second-moment estimates) do not happen.
 - TV:      mean squared difference of neighbouring pixels
+- range:   mean squared distance of the raw output from [0, 1]
+
+The encoder sees the output as a user will: clamped to [0, 1] (a straight-through clamp, so gradients
+still flow; ``--loss-on raw`` restores the old behaviour). Trained on the raw output, a network learns to
+put values far outside [0, 1] in small regions, which moves the Gram matrices cheaply and shows up
+after clamping as flat saturated blobs with bright rims, with less style left in the clamped image.
 """
 from __future__ import annotations
 
@@ -44,7 +50,8 @@ class FastStyleLoss:
 
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
-                 encoder_weights: str = "caffe", style_loss: str = "gram") -> None:
+                 encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
+                 loss_on: str = "clamped") -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -52,7 +59,10 @@ class FastStyleLoss:
         self.style_layers = list(style_layers)
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
-        self.cw, self.tw = content_weight, tv_weight
+        self.cw, self.tw, self.rw = content_weight, tv_weight, float(range_weight)
+        if loss_on not in ("clamped", "raw"):
+            raise ParameterError(f"loss_on must be 'clamped' or 'raw', got {loss_on!r}")
+        self.clamped = loss_on == "clamped"
         self.num_styles = len(styles)
         sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
         if len(sw) == 1:
@@ -87,7 +97,9 @@ class FastStyleLoss:
         idx = self.style_indices(ctx.step, b).to(batch.device)
         w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
         out = net(batch, w)
-        fo = self.enc(out, self.layers)
+        # what the user will see: clamped, with the identity's gradient (straight-through)
+        seen = out + (out.clamp(0, 1) - out).detach() if self.clamped else out
+        fo = self.enc(seen, self.layers)
         with torch.no_grad():
             fc = self.enc(batch, (self.content_layer,))[self.content_layer]
         cl = fo[self.content_layer].float()
@@ -112,12 +124,29 @@ class FastStyleLoss:
             style = style + ms / len(self.style_layers)
         o = out.float()
         tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
-        loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv
-        return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach())}
+        over = (o - o.clamp(0, 1)).pow(2).mean()
+        loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
+        return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
+                      "range": float(over.detach())}
 
 
 def style_name(path: str | Path) -> str:
     return Path(path).stem
+
+
+def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: str) -> dict[str, torch.Tensor]:
+    """``init``'s weights for a network holding ``names``, which must be ``init``'s styles or a subset of them.
+
+    The shared convolutions are copied; each conditional-norm (gamma, beta) pair is taken from the row of
+    the same style, so a one-style network started from a gallery stylizes exactly as the gallery does
+    with that style's one-hot vector (the starting point of a per-style fine-tune).
+    """
+    have = list(getattr(init, "style_names", []))
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ParameterError(f"{where} holds the styles {have}; it has no {missing}")
+    rows = torch.tensor([have.index(n) for n in names])
+    return {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in init.state_dict().items()}
 
 
 def train_fast(a: argparse.Namespace) -> int:
@@ -134,16 +163,14 @@ def train_fast(a: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual)
-    if a.init:  # continue from another run's weights (same architecture and styles)
+    if a.init:  # continue from another run's weights: same architecture, the same styles or some of them
         from .training import load_model_state
         from .weights import fast_model_from_file
 
         init = fast_model_from_file(a.init)
-        if list(getattr(init, "style_names", [])) != names:
-            raise ParameterError(f"--init {a.init} holds the styles {init.style_names}, not {names}")
-        load_model_state(net, init.state_dict(), f"--init '{a.init}'")
+        load_model_state(net, init_state_for_styles(init, names, f"--init '{a.init}'"), f"--init '{a.init}'")
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
-                         device, a.encoder, a.style_loss)
+                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -158,7 +185,8 @@ def train_fast(a: argparse.Namespace) -> int:
                         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
                         + f" threads={torch.get_num_threads()}"),
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
-                     "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size}}
+                     "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
+                     "range_weight": a.range_weight, "loss_on": a.loss_on}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -210,6 +238,11 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="one weight for all styles, or one per --style image (in the same order)")
     p.add_argument("--content-weight", type=finite_float(0), default=1.0)
     p.add_argument("--tv-weight", type=finite_float(0), default=1.0)
+    p.add_argument("--range-weight", type=finite_float(0), default=50.0,
+                   help="weight of the penalty on output values outside [0, 1] (mean squared overshoot)")
+    p.add_argument("--loss-on", choices=("clamped", "raw"), default="clamped",
+                   help="the losses see the output clamped to [0, 1] as users do (default), or raw (the "
+                        "behaviour before session 13, which the shipped gallery was trained with)")
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
     p.add_argument("--blocks", type=int_range(0, 32), default=5)
     p.add_argument("--no-residual", action="store_true",
@@ -238,7 +271,8 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
     p.add_argument("--init", default=None,
                    help="start from these weights (a shipped .safetensors or a checkpoint with the same "
-                        "architecture and styles), e.g. to fine-tune the gallery")
+                        "architecture, holding the --style images' styles or more), e.g. to fine-tune the "
+                        "gallery, or one of its styles alone")
 
     def run(a: argparse.Namespace) -> int:
         a._argv = sys.argv[1:]

@@ -5,6 +5,10 @@
   statistics; an unstylized photo is typically around 1.
 - **content distance** C(x, content): relative relu4_2 feature distance ||F(x) - F(c)|| / ||F(c)||,
   after resizing x to the content image's size. 0 = same content.
+- **the painting's own distance** S_self(style): the mean style distance of four corner crops of the
+  style image (2/3 of each side, not resized) from the whole. A yardstick for
+  style distances: a stylization that keeps the photo's layout rarely gets much below the painting's
+  own pieces (optimizing for the Gram matrices alone can).
 """
 from __future__ import annotations
 
@@ -66,3 +70,21 @@ def distances(x: torch.Tensor, content: torch.Tensor, style: torch.Tensor,
               encoder: VGG19Encoder | None = None, size: int | None = MEASURE_SIZE) -> Distances:
     """Style and content distance of a stylized image ``x``."""
     return Distances(style_distance(x, style, encoder, size), content_distance(x, content, encoder, size))
+
+
+@torch.no_grad()
+def self_style_distance(style: torch.Tensor, encoder: VGG19Encoder | None = None, size: int = MEASURE_SIZE,
+                        fraction: float = 2 / 3) -> float:
+    """Mean style distance of the style image's four corner crops (``fraction`` of each side) from the whole.
+
+    The whole is measured at ``size`` (long side) as :func:`style_distance` measures it, and the crops are
+    cut from that same image without resizing, so they carry the painting's own pixel scale.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    enc = encoder or load_encoder()
+    whole = _prep(style, size)
+    h, w = whole.shape[-2:]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    crops = [whole[..., y:y + ch, x:x + cw] for y in (0, h - ch) for x in (0, w - cw)]
+    return sum(style_distance(c, whole, enc, size=None) for c in crops) / len(crops)

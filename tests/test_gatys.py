@@ -255,3 +255,16 @@ def test_lbfgs_divergence_falls_back_to_adam(content_image, style_image, monkeyp
     assert 0.0 <= float(evs[-1].image.min()) and float(evs[-1].image.max()) <= 1.0
     first = next(e for e in evs if math.isfinite(e.losses["total"]))
     assert evs[-1].losses["total"] < 0.5 * first.losses["total"]
+
+
+def test_self_style_distance_is_zero_for_a_periodic_texture_and_not_for_a_scene(encoder):
+    from stylekit.metrics import self_style_distance
+
+    tile = synthetic_image(16, 16, 3, "style")
+    periodic = tile.repeat(1, 1, 9, 9)  # 144 x 144, period 16: every corner crop has the same texture
+    scene = torch.cat([torch.zeros(1, 3, 72, 144), torch.ones(1, 3, 72, 144)], -2)  # dark top, light bottom
+    flat = self_style_distance(periodic, encoder, size=144)  # not 0: VGG's zero padding at the crops' borders
+    assert flat < 0.2
+    assert self_style_distance(scene, encoder, size=144) > 2.5 * flat
+    with pytest.raises(ValueError):
+        self_style_distance(scene, encoder, size=96, fraction=1.0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylekit.errors import WeightsError
+from stylekit.errors import ParameterError, WeightsError
 from stylekit.feedforward import TransformerNet
 from stylekit.images import save_image
 from stylekit.training import (CHECKPOINT_NAME, CropSampler, ImageFolder, StepContext, TrainConfig, lr_at,
@@ -37,7 +37,7 @@ def fast_loss():
 
     styles = [synthetic_image(48, 48, 1, "style"), synthetic_image(48, 48, 2, "style2")]
     return FastStyleLoss(styles, ["relu1_1", "relu2_1"], "relu2_1", style_weight=10.0, content_weight=1.0,
-                         tv_weight=1.0, device=torch.device("cpu"))
+                         tv_weight=1.0, device=torch.device("cpu"), range_weight=50.0)
 
 
 def test_per_style_weights_scale_each_style_term():
@@ -62,6 +62,36 @@ def test_per_style_weights_scale_each_style_term():
     assert logs == logs_b  # the logged style distance is unweighted
     with pytest.raises(ParameterError, match="one per style"):
         FastStyleLoss(styles, style_weight=[1.0, 2.0, 3.0], **kw)
+
+
+def test_losses_see_the_clamped_output_and_penalize_the_overshoot():
+    """The encoder sees the output clamped to [0, 1] (as users do) while gradients still flow through."""
+    from stylekit.cli_fast import FastStyleLoss
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value: float) -> None:
+            super().__init__()
+            self.v = torch.nn.Parameter(torch.tensor(value))
+
+        def forward(self, x, w):
+            return torch.zeros_like(x) + self.v
+
+    styles = [synthetic_image(48, 48, 1, "style")]
+    kw = dict(style_layers=["relu1_1", "relu2_1"], content_layer="relu2_1", style_weight=1.0, content_weight=1.0,
+              tv_weight=0.0, device=torch.device("cpu"))
+    batch = synthetic_image(32, 32, 7)
+    ctx = StepContext(0, torch.device("cpu"), torch.Generator())
+    at_one, _ = FastStyleLoss(styles, **kw)(Constant(1.0), batch, ctx)
+    over = Constant(1.5)
+    clamped, logs = FastStyleLoss(styles, range_weight=4.0, **kw)(over, batch, ctx)
+    assert logs["range"] == pytest.approx(0.25)
+    assert float(clamped) == pytest.approx(float(at_one) + 4.0 * 0.25, rel=1e-5)
+    clamped.backward()
+    assert over.v.grad is not None and float(over.v.grad) > 0  # straight-through: pushed back toward 1
+    raw, _ = FastStyleLoss(styles, loss_on="raw", **kw)(Constant(1.5), batch, ctx)
+    assert abs(float(raw) - float(at_one)) > 1e-3  # the old behaviour: the encoder saw 1.5
+    with pytest.raises(ParameterError):
+        FastStyleLoss(styles, loss_on="sometimes", **kw)
 
 
 def test_bf16_choice():
@@ -105,10 +135,11 @@ def test_training_lowers_the_loss(tmp_path, fast_loss):
             return float(fast_loss(net, probe, StepContext(0, torch.device("cpu"), torch.Generator()))[0])
 
     before = eval_loss()
-    res = train(net, fast_loss, data, _config(tmp_path / "run", steps=40), progress=False)
-    assert res.finished and res.step == 40
+    res = train(net, fast_loss, data, _config(tmp_path / "run", steps=80), progress=False)
+    assert res.finished and res.step == 80
     after = eval_loss()
-    assert after < 0.5 * before
+    # the encoder sees the clamped output, so a random start's loss is already lower than a raw one's
+    assert after < 0.6 * before
 
 
 def test_resume_continues_bit_for_bit(tmp_path, fast_loss):
@@ -196,3 +227,30 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
     ck = read_checkpoint(out / CHECKPOINT_NAME)
     assert ck.step == 4 and len(ck.rng_tensors) == 2  # both ranks' RNG states are saved
     assert not torch.equal(ck.rng_tensors[0]["loader"], ck.rng_tensors[1]["loader"])  # different crop streams
+
+
+def test_init_from_a_gallery_keeps_a_subset_of_its_styles():
+    """A one-style network started from a three-style one stylizes as the three-style one does with a one-hot."""
+    from stylekit.cli_fast import init_state_for_styles
+    from stylekit.errors import ParameterError
+    from stylekit.feedforward import one_hot
+    from stylekit.training import load_model_state
+
+    torch.manual_seed(0)
+    gallery = TransformerNet(3, **TINY).eval()
+    with torch.no_grad():
+        for name, p in gallery.named_parameters():
+            if name.endswith((".gamma", ".beta")):
+                p.add_(torch.randn_like(p))  # make the styles differ
+    gallery.style_names = ["a", "b", "c"]
+    x = synthetic_image(36, 44, 5, "content")
+    for picked in (["c"], ["c", "a"]):
+        net = TransformerNet(len(picked), **TINY).eval()
+        load_model_state(net, init_state_for_styles(gallery, picked, "--init"))
+        for i, name in enumerate(picked):
+            with torch.no_grad():
+                want = gallery(x, one_hot(gallery.style_names.index(name), 3))
+                got = net(x, one_hot(i, len(picked)))
+            assert torch.allclose(got, want, atol=1e-6)
+    with pytest.raises(ParameterError, match="no \\['d'\\]"):
+        init_state_for_styles(gallery, ["a", "d"], "--init")
