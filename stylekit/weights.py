@@ -356,7 +356,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
         save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(info)})
     os.chmod(out, 0o644)
     rec = ModelRecord(model_id, out.resolve(), sha256_file(out), "fast",
-                      {k: info[k] for k in ("styles", "style_images", "config", "command", "steps", "seconds")})
+                      {k: info[k] for k in ("styles", "style_images", "config", "command", "steps", "seconds", "machine",
+                                            "final_losses", "metrics", "init", "note") if info.get(k) is not None})
     if register:
         register_model(rec, persist=out.resolve().parent == MODELS_DIR)
     return rec
