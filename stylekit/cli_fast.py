@@ -242,7 +242,7 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="weight of the penalty on output values outside [0, 1] (mean squared overshoot)")
     p.add_argument("--loss-on", choices=("clamped", "raw"), default="clamped",
                    help="the losses see the output clamped to [0, 1] as users do (default), or raw (the "
-                        "behaviour before session 13, which the shipped gallery was trained with)")
+                        "behaviour before session 13, which the GPU-trained gallery was trained with)")
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
     p.add_argument("--blocks", type=int_range(0, 32), default=5)
     p.add_argument("--no-residual", action="store_true",

@@ -6,9 +6,9 @@
 - **content distance** C(x, content): relative relu4_2 feature distance ||F(x) - F(c)|| / ||F(c)||,
   after resizing x to the content image's size. 0 = same content.
 - **the painting's own distance** S_self(style): the mean style distance of four corner crops of the
-  style image (2/3 of each side, not resized) from the whole. A yardstick for
-  style distances: a stylization that keeps the photo's layout rarely gets much below the painting's
-  own pieces (optimizing for the Gram matrices alone can).
+  style image (2/3 of each side, not resized) from the whole. A yardstick for style distances: how far
+  the painting's own pieces are from it. The feed-forward gallery's outputs all stay above it; Gatys,
+  which optimizes the Gram matrices directly, can get below.
 """
 from __future__ import annotations
 
