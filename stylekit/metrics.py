@@ -42,17 +42,20 @@ def _prep(x: torch.Tensor, size: int | None) -> torch.Tensor:
     return x
 
 
+def _grams(enc: VGG19Encoder, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    f = enc(x, STYLE_LAYERS)
+    return {l: gram_matrix(f[l], normalize=True) for l in STYLE_LAYERS}
+
+
+def _gram_distance(gx: dict[str, torch.Tensor], gs: dict[str, torch.Tensor]) -> float:
+    return sum(float((gx[l] - gs[l]).norm() / gs[l].norm().clamp_min(1e-8)) for l in STYLE_LAYERS) / len(STYLE_LAYERS)
+
+
 @torch.no_grad()
 def style_distance(x: torch.Tensor, style: torch.Tensor, encoder: VGG19Encoder | None = None,
                    size: int | None = MEASURE_SIZE) -> float:
     enc = encoder or load_encoder()
-    fx = enc(_prep(x, size), STYLE_LAYERS)
-    fs = enc(_prep(style, size), STYLE_LAYERS)
-    d = 0.0
-    for l in STYLE_LAYERS:
-        gx, gs = gram_matrix(fx[l], normalize=True), gram_matrix(fs[l], normalize=True)
-        d += float((gx - gs).norm() / gs.norm().clamp_min(1e-8))
-    return d / len(STYLE_LAYERS)
+    return _gram_distance(_grams(enc, _prep(x, size)), _grams(enc, _prep(style, size)))
 
 
 @torch.no_grad()
@@ -86,5 +89,6 @@ def self_style_distance(style: torch.Tensor, encoder: VGG19Encoder | None = None
     whole = _prep(style, size)
     h, w = whole.shape[-2:]
     ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    g_whole = _grams(enc, whole)  # once, not once per crop
     crops = [whole[..., y:y + ch, x:x + cw] for y in (0, h - ch) for x in (0, w - cw)]
-    return sum(style_distance(c, whole, enc, size=None) for c in crops) / len(crops)
+    return sum(_gram_distance(_grams(enc, c), g_whole) for c in crops) / len(crops)

@@ -233,7 +233,6 @@ def test_ddp_two_processes_stay_in_sync(tmp_path):
 def test_init_from_a_gallery_keeps_a_subset_of_its_styles():
     """A one-style network started from a three-style one stylizes as the three-style one does with a one-hot."""
     from stylekit.cli_fast import init_state_for_styles
-    from stylekit.errors import ParameterError
     from stylekit.feedforward import one_hot
     from stylekit.training import load_model_state
 
