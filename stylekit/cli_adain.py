@@ -306,14 +306,12 @@ def train_adain(a: argparse.Namespace) -> int:
         }
         save_decoder(decoder, a.export, record)
         print(f"wrote {a.export} (val content {float(lc):.3f}, style {float(ls):.3f})")
-        from .weights import MODELS_DIR, ModelRecord, register_model, sha256_file
+        from .weights import MODELS_DIR, register_model, shipped_record
 
-        out = Path(a.export).resolve()
-        if out.parent == MODELS_DIR:
-            rec = ModelRecord("adain_decoder", out, sha256_file(out), "adain_decoder",
-                              {k: record[k] for k in ("command", "steps", "seconds", "batch_size", "crop", "machine",
-                                                      "val_losses", "init_meta") if record.get(k)}
-                              | {"architecture": decoder.architecture(), "width": decoder.width})
+        if Path(a.export).resolve().parent == MODELS_DIR:
+            rec = shipped_record("adain_decoder", "adain_decoder", a.export, record,
+                                 ("command", "steps", "seconds", "batch_size", "crop", "machine", "val_losses",
+                                  "init_meta"), architecture=decoder.architecture(), width=decoder.width)
             register_model(rec, persist=True)
             print(f"registered 'adain_decoder' in {MODELS_DIR / 'catalogue.json'}")
     return 0

@@ -27,7 +27,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -47,9 +47,9 @@ class ModelRecord:
     kind: str                       # "fast", "adain_decoder", ...
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self, base: Path = MODELS_DIR) -> dict[str, Any]:
+    def to_json(self, base: Path | None = None) -> dict[str, Any]:
         try:
-            p = str(self.path.relative_to(base))
+            p = str(self.path.relative_to(base or MODELS_DIR))
         except ValueError:
             p = str(self.path)
         return {"id": self.id, "kind": self.kind, "path": p, "sha256": self.sha256, "metadata": self.metadata}
@@ -86,7 +86,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 # ---- the registry ------------------------------------------------------------------------------
-def _read_catalogue(path: Path = CATALOGUE_FILE) -> list[ModelRecord]:
+def _read_catalogue(path: Path | None = None) -> list[ModelRecord]:
+    path = path or CATALOGUE_FILE
     if not path.exists():
         return []
     try:
@@ -120,6 +121,15 @@ def get_record(model_id: str | None = None, kind: str | None = None) -> ModelRec
         if r.id == model_id:
             return r
     raise WeightsError(f"unknown model {model_id!r}; the catalogue has {[r.id for r in recs] or 'none'}")
+
+
+def shipped_record(model_id: str, kind: str, path: str | os.PathLike, info: Mapping[str, Any],
+                   summary_keys: Sequence[str], **summary: Any) -> ModelRecord:
+    """The catalogue record of a weight file: its sha256, and the keys ``summary_keys`` of its training
+    record ``info`` (those that are set) plus ``summary`` as the catalogue's metadata."""
+    out = Path(path).resolve()
+    meta = {k: info[k] for k in summary_keys if info.get(k) not in (None, {}, [], "")} | summary
+    return ModelRecord(model_id, out, sha256_file(out), kind, meta)
 
 
 def register_model(record: ModelRecord, persist: bool = False) -> ModelRecord:
@@ -355,9 +365,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(info)})
     os.chmod(out, 0o644)
-    rec = ModelRecord(model_id, out.resolve(), sha256_file(out), "fast",
-                      {k: info[k] for k in ("styles", "style_images", "config", "command", "steps", "seconds", "machine",
-                                            "final_losses", "metrics", "init", "note") if info.get(k) is not None})
+    rec = shipped_record(model_id, "fast", out, info, ("styles", "style_images", "config", "command", "steps",
+                                                       "seconds", "machine", "final_losses", "metrics", "init", "note"))
     if register:
         register_model(rec, persist=out.resolve().parent == MODELS_DIR)
     return rec

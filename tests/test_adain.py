@@ -235,6 +235,27 @@ def test_training_lowers_loss_and_resumes_exactly(data_dir):
     assert loss_of(state_a) < 0.8 * loss_of(None)
 
 
+
+def test_export_into_the_models_folder_registers_the_decoder(data_dir, tmp_path, monkeypatch):
+    """`train-adain --export stylekit/models/...` writes the weights and their catalogue record."""
+    import json
+
+    from stylekit import weights as W
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(W, "MODELS_DIR", models.resolve())
+    monkeypatch.setattr(W, "CATALOGUE_FILE", models / "catalogue.json")
+    monkeypatch.setattr(W, "_EXTRA", {})
+    assert _train(data_dir, "reg", "--steps", "2", "--export", str(models / "adain_decoder.safetensors")) == 0
+    cat = json.loads((models / "catalogue.json").read_text())["models"]
+    assert [r["id"] for r in cat] == ["adain_decoder"]
+    rec = cat[0]
+    assert rec["path"] == "adain_decoder.safetensors" and rec["kind"] == "adain_decoder"
+    assert rec["sha256"] == W.sha256_file(models / "adain_decoder.safetensors")
+    assert rec["metadata"]["steps"] == 2 and rec["metadata"]["width"] == 0.125
+    assert rec["metadata"]["command"] and "init_meta" not in rec["metadata"]
+
 # ---- command line ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory, model):
