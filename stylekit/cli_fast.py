@@ -148,18 +148,12 @@ class FastStyleLoss:
 
 
 def norm_peak_excess(x: torch.Tensor, threshold: float) -> torch.Tensor:
-    """How far each channel's largest activation stands out, beyond ``threshold`` standard deviations.
+    """The ``--peak-weight`` penalty of one instance norm's input ``x`` (B, C, H, W): the mean over images and
+    channels of max(0, peak z-score - threshold) (:func:`stylekit.feedforward.norm_input_peaks`), which
+    shrinks the "droplets" that show as rimmed blobs."""
+    from .feedforward import norm_input_peaks
 
-    ``x`` is an instance norm's input (B, C, H, W). A trained transformer net tends to grow a "droplet":
-    one position where most channels spike (15-20 standard deviations from their mean) and so steer the
-    normalization statistics of the whole image; it shows as a rimmed blob in the output. This is the mean
-    over images and channels of max(0, peak z-score - threshold), the penalty ``--peak-weight`` applies.
-    """
-    x = x.float()
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    std = (x.var(dim=(2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
-    z = ((x - mean) / std).abs().amax(dim=(2, 3))
-    return torch.relu(z - threshold).mean()
+    return torch.relu(norm_input_peaks(x) - threshold).mean()
 
 
 def style_name(path: str | Path) -> str:

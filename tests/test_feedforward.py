@@ -90,3 +90,24 @@ def test_config_round_trip():
     again = TransformerNet.from_config(net.config)
     assert again.config == net.config
     assert set(again.state_dict()) == set(net.state_dict())
+
+
+def test_droplet_score_sees_a_planted_droplet():
+    """feedforward.droplet_score: low for a plain net, high when one pixel drives every channel."""
+    from stylekit.feedforward import droplet_score, norm_input_peaks
+
+    torch.manual_seed(0)
+    noise = torch.randn(1, 8, 64, 64)
+    assert float(norm_input_peaks(noise).max()) < 6
+    noise[..., 20, 30] += 50.0
+    assert float(norm_input_peaks(noise).min()) > 30
+
+    net = TransformerNet(1, width=(4, 8, 8), blocks=1)
+    x = synthetic_image(64, 64, 3)
+    plain = droplet_score(net, x)
+    with torch.no_grad():
+        net.down[0].conv.weight.mul_(50.0)
+        net.down[0].conv.bias.zero_()
+    x[..., 30, 30] = 40.0   # an extreme pixel the scaled first layer turns into a spike in every channel
+    assert droplet_score(net, x) > plain + 5
+    assert not any(m._forward_hooks for m in net.modules())
