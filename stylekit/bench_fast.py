@@ -185,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"criteria: S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) per style -> "
           f"{'all pass' if all_ok else 'NOT all pass'}")
-    print("drop: the droplet diagnostic (feedforward.droplet_score: median channel peak of the instance norms' "
-          "inputs, in standard deviations; about 4-8 clean, 15+ with a rimmed blob)")
+    print("drop: the droplet diagnostic (feedforward.droplet_score: over the instance norms' inputs, the largest "
+          "mean over the channels of |z-score| at one position; about 3-5 without, 10+ with a rimmed blob)")
     if n_below_self:
         print(f"for {n_below_self} of {len(table)} styles the style goal 0.4 * S(content) is below S_self, the "
               "painting's own corner crops' distance from the whole")

@@ -101,9 +101,9 @@ def test_peak_penalty_measures_and_shrinks_an_instance_norm_droplet():
 
     torch.manual_seed(0)
     x = torch.randn(2, 4, 16, 16)
-    assert float(norm_peak_excess(x, 6.0)) == 0.0   # noise: peaks of about 3-4 sigma
+    assert float(norm_peak_excess(x, 4.0)) == 0.0   # noise: about 1 sigma on average over the channels
     x[:, :, 5, 7] = 40.0                            # a droplet in every channel
-    assert float(norm_peak_excess(x, 6.0)) > 5.0
+    assert float(norm_peak_excess(x, 4.0)) > 5.0
 
     styles = [synthetic_image(48, 48, 1, "style")]
     kw = dict(style_layers=["relu1_1"], content_layer="relu1_1", style_weight=1.0, content_weight=1.0,
