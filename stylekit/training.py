@@ -24,7 +24,8 @@ CUDA only; the CLIs' ``--bf16 auto`` also turns it on for CPUs with AVX512-BF16/
 with a constant-then-cosine learning-rate schedule, tqdm with step / losses / ETA, a
 checkpoint every N minutes (atomic; model + optimizer + step + every RNG state, stored pickle-free as
 one ``.safetensors`` file with the non-tensor state as JSON metadata), exact ``resume`` (bit-for-bit on
-the same machine / thread count), a ``time_budget`` after which it stops cleanly and saves, and
+the same machine / thread count), a ``time_budget`` after which it stops cleanly and saves (so does
+SIGTERM, after the current step: ``kill``, ``timeout`` or a job scheduler lose no work), and
 DistributedDataParallel when started by ``torchrun`` (gloo on CPU, nccl on CUDA; each rank draws its own
 crops; rank 0 alone logs, previews and checkpoints; all ranks' RNG states go into the checkpoint).
 """
@@ -501,6 +502,32 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+class _StopOnSigterm:
+    """While active (main thread only), SIGTERM sets ``requested`` instead of killing the process, so a
+    scheduler's or ``kill``'s stop ends the training loop after the current step, with a checkpoint."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> "_StopOnSigterm":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self._old)
+
+
 def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cfg: TrainConfig,
           preview_fn: PreviewFn | None = None, preview_ncol: int | None = None,
           cancel: Callable[[], bool] | None = None, progress: bool = True) -> TrainResult:
@@ -600,63 +627,70 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
                    file=sys.stderr)
     model.train()
     finished = step >= cfg.steps
-    try:
-        while step < cfg.steps:
-            if cancel is not None and cancel():
-                break
-            if cfg.time_budget is not None and time.time() - t0 > cfg.time_budget * 60:
-                if is_main:
-                    print(f"time budget of {cfg.time_budget} min reached at step {step}; saving", file=sys.stderr)
-                break
-            cur_lr = lr_at(cfg, step, (time.time() - t0) / 60 + prev_seconds / 60)
-            for g in opt.param_groups:
-                g["lr"] = cur_lr * g.get("lr_mult", 1.0)
-            batch = sampler.next_batch().to(device, non_blocking=True)
-            ctx = StepContext(step, device, sampler.generator, rank, world)
-            with autocast_context(device, cfg.amp):
-                loss, parts = loss_fn(net, batch, ctx)
-            if not torch.isfinite(loss):
-                raise ParameterError(f"loss became {float(loss)} at step {step}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            step += 1
-            losses = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {"lr": f"{cur_lr:.2g}"},
-                                refresh=False)
-                if not tty and (step % cfg.log_every == 0 or step == cfg.steps):
-                    el = time.time() - t0
-                    done = step - bar.initial
-                    eta = el / max(1, done) * (cfg.steps - step)
-                    bar.write(f"step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items())
-                              + f" lr={cur_lr:.2g} elapsed={_fmt_time(el)} eta={_fmt_time(eta)}",
+    with _StopOnSigterm() as term:
+        try:
+            while step < cfg.steps:
+                if cancel is not None and cancel():
+                    break
+                if cfg.time_budget is not None and time.time() - t0 > cfg.time_budget * 60:
+                    if is_main:
+                        print(f"time budget of {cfg.time_budget} min reached at step {step}; saving",
                               file=sys.stderr)
-            if cfg.preview_every and step % cfg.preview_every == 0:
-                preview(step)
-            # all ranks must agree on when to checkpoint: decide on rank 0's clock, broadcast
-            due = time.time() - last_ckpt > cfg.checkpoint_every * 60
-            if world > 1:
-                import torch.distributed as dist
+                    break
+                cur_lr = lr_at(cfg, step, (time.time() - t0) / 60 + prev_seconds / 60)
+                for g in opt.param_groups:
+                    g["lr"] = cur_lr * g.get("lr_mult", 1.0)
+                batch = sampler.next_batch().to(device, non_blocking=True)
+                ctx = StepContext(step, device, sampler.generator, rank, world)
+                with autocast_context(device, cfg.amp):
+                    loss, parts = loss_fn(net, batch, ctx)
+                if not torch.isfinite(loss):
+                    raise ParameterError(f"loss became {float(loss)} at step {step}; lower the learning rate")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                step += 1
+                losses = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {"lr": f"{cur_lr:.2g}"},
+                                    refresh=False)
+                    if not tty and (step % cfg.log_every == 0 or step == cfg.steps):
+                        el = time.time() - t0
+                        done = step - bar.initial
+                        eta = el / max(1, done) * (cfg.steps - step)
+                        bar.write(f"step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items())
+                                  + f" lr={cur_lr:.2g} elapsed={_fmt_time(el)} eta={_fmt_time(eta)}",
+                                  file=sys.stderr)
+                if cfg.preview_every and step % cfg.preview_every == 0:
+                    preview(step)
+                # all ranks must agree on when to checkpoint or stop: decide on rank 0, broadcast
+                due = time.time() - last_ckpt > cfg.checkpoint_every * 60
+                stop = term.requested
+                if world > 1:
+                    import torch.distributed as dist
 
-                flag = torch.tensor([int(due)], device=device)
-                dist.broadcast(flag, 0)
-                due = bool(flag.item())
-            if due:
-                checkpoint(step, losses)
-                last_ckpt = time.time()
-        finished = step >= cfg.steps
-    except KeyboardInterrupt:
-        if is_main:
-            print(f"interrupted at step {step}; saving checkpoint", file=sys.stderr)
-        checkpoint(step, losses)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+                    flag = torch.tensor([int(due), int(stop)], device=device)
+                    dist.broadcast(flag, 0)
+                    due, stop = bool(flag[0].item()), bool(flag[1].item())
+                if due:
+                    checkpoint(step, losses)
+                    last_ckpt = time.time()
+                if stop:
+                    if is_main:
+                        print(f"SIGTERM: stopping at step {step}; saving", file=sys.stderr)
+                    break
+            finished = step >= cfg.steps
+        except KeyboardInterrupt:
+            if is_main:
+                print(f"interrupted at step {step}; saving checkpoint", file=sys.stderr)
+            checkpoint(step, losses)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
     path = checkpoint(step, losses)
     if finished and cfg.preview_every and step % cfg.preview_every != 0:
         preview(step)

@@ -257,3 +257,39 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     os.chmod(atomic, 0o640)  # replacing a file keeps its mode
     atomic_write_bytes(atomic, b"y")
     assert atomic.stat().st_mode & 0o777 == 0o640
+
+
+def test_training_stopped_with_sigterm_saves_and_exits_cleanly(tmp_path):
+    """SIGTERM (kill, timeout, a job scheduler) ends the run after the current step, with a checkpoint."""
+    from PIL import Image
+
+    from stylekit.training import read_checkpoint
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = torch.Generator().manual_seed(1)
+    for i in range(4):
+        Image.fromarray((torch.rand(48, 48, 3, generator=rng) * 255).byte().numpy(), "RGB").save(data / f"{i}.png")
+    style = tmp_path / "style.png"
+    Image.fromarray((torch.rand(32, 32, 3, generator=rng) * 255).byte().numpy(), "RGB").save(style)
+    out = tmp_path / "run"
+    cmd = _train_cmd(data, style, out, 10_000_000)
+    cmd[cmd.index("--checkpoint-every") + 1] = "1000"   # no periodic checkpoint: the one on disk is SIGTERM's
+    p = subprocess.Popen(cmd + ["--preview-every", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=_env(), cwd=REPO)
+    try:
+        deadline = time.time() + 150
+        while time.time() < deadline and p.poll() is None and not (out / "preview_000003.png").exists():
+            time.sleep(0.2)
+        assert p.poll() is None, p.stderr.read()[-2000:]
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(30)
+    assert p.returncode == 0, err[-2000:]
+    assert "SIGTERM: stopping at step" in err and "Traceback" not in err, err[-2000:]
+    res = json.loads((out / "result.json").read_text())
+    assert not res["finished"] and res["step"] >= 3
+    assert read_checkpoint(out / "checkpoint.safetensors").step == res["step"]
