@@ -51,7 +51,7 @@ class FastStyleLoss:
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
-                 loss_on: str = "clamped", peak_weight: float = 0.0, peak_threshold: float = 4.0) -> None:
+                 loss_on: str = "clamped") -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -60,7 +60,6 @@ class FastStyleLoss:
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
         self.cw, self.tw, self.rw = content_weight, tv_weight, float(range_weight)
-        self.pw, self.pt = float(peak_weight), float(peak_threshold)
         if loss_on not in ("clamped", "raw"):
             raise ParameterError(f"loss_on must be 'clamped' or 'raw', got {loss_on!r}")
         self.clamped = loss_on == "clamped"
@@ -97,18 +96,7 @@ class FastStyleLoss:
         b = batch.shape[0]
         idx = self.style_indices(ctx.step, b).to(batch.device)
         w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
-        peaks: list[torch.Tensor] = []
-        handles = []
-        if self.pw > 0:
-            from .feedforward import ConditionalInstanceNorm
-
-            handles = [m.register_forward_hook(lambda mod, inp, _out: peaks.append(norm_peak_excess(inp[0], self.pt)))
-                       for m in net.modules() if isinstance(m, ConditionalInstanceNorm)]
-        try:
-            out = net(batch, w)
-        finally:
-            for h in handles:
-                h.remove()
+        out = net(batch, w)
         # what the user will see: clamped, with the identity's gradient (straight-through)
         seen = out + (out.clamp(0, 1) - out).detach() if self.clamped else out
         fo = self.enc(seen, self.layers)
@@ -138,25 +126,8 @@ class FastStyleLoss:
         tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
         over = (o - o.clamp(0, 1)).pow(2).mean()
         loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
-        logs = {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
-                "range": float(over.detach())}
-        if peaks:
-            peak = torch.stack(peaks).mean()
-            loss = loss + self.pw * peak
-            logs["peak"] = float(peak.detach())
-        return loss, logs
-
-
-def norm_peak_excess(x: torch.Tensor, threshold: float) -> torch.Tensor:
-    """The ``--peak-weight`` penalty of one instance norm's input ``x`` (B, C, H, W): by how much the
-    channels stand out beyond ``threshold`` standard deviations (:func:`stylekit.feedforward.norm_input_peaks`),
-    averaged over each image's top 1 % of positions, so that it shrinks a whole "droplet" region (the
-    rimmed blobs) rather than one pixel of it, and leaves ordinary strokes and edges alone."""
-    from .feedforward import norm_input_peaks
-
-    excess = torch.relu(norm_input_peaks(x) - threshold).flatten(1)
-    k = max(1, excess.shape[1] // 100)
-    return excess.topk(k, dim=1).values.mean()
+        return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
+                      "range": float(over.detach())}
 
 
 def style_name(path: str | Path) -> str:
@@ -199,7 +170,7 @@ def train_fast(a: argparse.Namespace) -> int:
         init = fast_model_from_file(a.init)
         load_model_state(net, init_state_for_styles(init, names, f"--init '{a.init}'"), f"--init '{a.init}'")
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
-                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.peak_weight, a.peak_threshold)
+                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -215,8 +186,7 @@ def train_fast(a: argparse.Namespace) -> int:
                         + f" threads={torch.get_num_threads()}"),
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
-                     "range_weight": a.range_weight, "loss_on": a.loss_on, "peak_weight": a.peak_weight,
-                     "peak_threshold": a.peak_threshold}}
+                     "range_weight": a.range_weight, "loss_on": a.loss_on}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -273,12 +243,6 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-on", choices=("clamped", "raw"), default="clamped",
                    help="the losses see the output clamped to [0, 1] as users do (default), or raw (the "
                         "behaviour before session 13, which the GPU-trained gallery was trained with)")
-    p.add_argument("--peak-weight", type=finite_float(0), default=0.0,
-                   help="weight of the penalty on instance-norm 'droplets' (positions where the channels stand "
-                        "out together; they show as rimmed blobs); 0 = off")
-    p.add_argument("--peak-threshold", type=finite_float(1), default=4.0,
-                   help="mean standard deviations the channels may stand out at one position before "
-                        "--peak-weight applies (ordinary positions: about 1, a droplet: 10-20)")
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
     p.add_argument("--blocks", type=int_range(0, 32), default=5)
     p.add_argument("--no-residual", action="store_true",

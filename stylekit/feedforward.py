@@ -178,7 +178,12 @@ def norm_input_peaks(x: torch.Tensor) -> torch.Tensor:
 def droplet_score(model: TransformerNet, content: torch.Tensor,
                   style_weights: torch.Tensor | Sequence[float] | None = None) -> float:
     """The droplet diagnostic of one forward pass: the largest :func:`norm_input_peaks` over the net's
-    instance norms and positions. About 3-5 without a droplet, 10 and more with one."""
+    instance norms and positions. About 3-5 without a droplet, 10 and more with one.
+
+    It sees the concentrated droplet of ordinarily trained nets (the shipped gallery: 11-17). A net
+    trained to keep this number down (session 14, docs/training.md) scored 5 but had spread its blob into
+    a wider, milder region, so a low score alone does not prove a clean output: look at the images.
+    """
     scores: list[float] = []
     hooks = [m.register_forward_hook(lambda _m, inp, _o: scores.append(float(norm_input_peaks(inp[0]).max())))
              for m in model.modules() if isinstance(m, ConditionalInstanceNorm)]
