@@ -33,6 +33,7 @@ import torch
 
 from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError
+from .feedforward import NORMS
 
 
 def _layers(s: str) -> list[str]:
@@ -51,7 +52,7 @@ class FastStyleLoss:
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
-                 loss_on: str = "clamped") -> None:
+                 loss_on: str = "clamped", style_tiles: int = 1) -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -63,6 +64,9 @@ class FastStyleLoss:
         if loss_on not in ("clamped", "raw"):
             raise ParameterError(f"loss_on must be 'clamped' or 'raw', got {loss_on!r}")
         self.clamped = loss_on == "clamped"
+        if not 1 <= int(style_tiles) <= 8:
+            raise ParameterError(f"style_tiles must be 1..8, got {style_tiles!r}")
+        self.tiles = int(style_tiles)
         self.num_styles = len(styles)
         sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
         if len(sw) == 1:
@@ -106,9 +110,15 @@ class FastStyleLoss:
         content = ((cl - fc.float()).flatten(1).norm(dim=1) / fc.float().flatten(1).norm(dim=1).clamp_min(1e-8)).mean()
         style = torch.zeros(b, device=batch.device)   # per sample
         for l in self.style_layers:
-            g = gram_matrix(fo[l].float(), normalize=True)
-            t = self.grams[l][idx]
-            style = style + (g - t).flatten(1).norm(dim=1) / self.gram_norm[l][idx].clamp_min(1e-8)
+            f = fo[l].float()
+            t, tn = self.grams[l][idx], self.gram_norm[l][idx].clamp_min(1e-8)
+            d = (gram_matrix(f, normalize=True) - t).flatten(1).norm(dim=1) / tn
+            if self.tiles > 1:
+                # every region must carry the style: the root mean square of the tiles' distances weighs a
+                # region left as the photo K times more than the whole crop's Gram does
+                dt = (tile_grams(f, self.tiles) - t.unsqueeze(1)).flatten(2).norm(dim=2) / tn.unsqueeze(1)
+                d = 0.5 * d + 0.5 * dt.pow(2).mean(1).sqrt()
+            style = style + d
         style = style / len(self.style_layers)
         if self.style_loss == "gram+meanstd":
             # relative distance of the per-channel feature means and stds (Huang & Belongie's statistics):
@@ -130,6 +140,19 @@ class FastStyleLoss:
                       "range": float(over.detach())}
 
 
+def tile_grams(features: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, k*k, C, C): the normalized Gram matrix of each of the k x k tiles of ``features`` (B, C, H, W)
+    (the last rows/columns that do not fill a tile are left out)."""
+    b, c, h, w = features.shape
+    th, tw = h // k, w // k
+    if th < 1 or tw < 1:
+        raise ParameterError(f"{k} x {k} style tiles need features of at least {k} x {k}, got {h} x {w}")
+    from .losses import gram_matrix
+
+    t = features[..., :th * k, :tw * k].reshape(b, c, k, th, k, tw).permute(0, 2, 4, 1, 3, 5)
+    return gram_matrix(t.reshape(b * k * k, c, th, tw), normalize=True).reshape(b, k * k, c, c)
+
+
 def style_name(path: str | Path) -> str:
     return Path(path).stem
 
@@ -149,10 +172,38 @@ def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: st
     return {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in init.state_dict().items()}
 
 
+def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
+             calibration_photos: int = 16) -> None:
+    """Load ``--init`` weights into ``net``: the same architecture, or an instance-norm net into a
+    ``norm="down-only"`` one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on
+    ``calibration_photos`` center crops of evenly spaced training photos)."""
+    from .feedforward import TransformerNet, to_down_only
+    from .training import center_crops, load_model_state
+    from .weights import fast_model_from_file
+
+    where = f"--init '{init_path}'"
+    init = fast_model_from_file(init_path)
+    state = init_state_for_styles(init, names, where)
+    if init.norm == net.norm:
+        load_model_state(net, state, where)
+        return
+    if (init.norm, net.norm) != ("instance", "down-only"):
+        raise ParameterError(f"{where} has norm={init.norm!r}; it cannot start a norm={net.norm!r} network")
+    src = TransformerNet(net.num_styles, net.width, net.blocks, net.residual, norm="instance")
+    load_model_state(src, state, where)
+    n = min(calibration_photos, len(data.train))
+    photos = center_crops(data.train[::max(1, len(data.train) // n)][:n], n, crop)
+    t = time.time()
+    converted = to_down_only(src.to(device).eval(), photos)
+    load_model_state(net, converted.state_dict(), where)
+    print(f"{where}: instance norms after the downsampling layers turned into fixed affines, calibrated on "
+          f"{n} photos ({time.time() - t:.0f}s)", file=sys.stderr)
+
+
 def train_fast(a: argparse.Namespace) -> int:
     from .feedforward import TransformerNet, one_hot
     from .images import load_image
-    from .training import ImageFolder, TrainConfig, resolve_device, train, use_bf16
+    from .training import CHECKPOINT_NAME, ImageFolder, TrainConfig, resolve_device, train, use_bf16
     from .weights import training_record
 
     if a.threads:
@@ -162,20 +213,17 @@ def train_fast(a: argparse.Namespace) -> int:
     names = [style_name(p) for p in a.style]
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
-    net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual)
-    if a.init:  # continue from another run's weights: same architecture, the same styles or some of them
-        from .training import load_model_state
-        from .weights import fast_model_from_file
-
-        init = fast_model_from_file(a.init)
-        load_model_state(net, init_state_for_styles(init, names, f"--init '{a.init}'"), f"--init '{a.init}'")
+    net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
-                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on)
+                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
     print(f"data: {len(data.train)} training / {len(data.val)} validation images from {a.data} "
           f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
+    resuming = a.resume and (Path(a.out) / CHECKPOINT_NAME).exists()
+    if a.init and not resuming:  # start from another run's weights: the same styles or some of them
+        init_net(net, a.init, names, data, a.crop, device)
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
             "init": a.init or "", "init_meta": training_record(a.init),
@@ -186,7 +234,7 @@ def train_fast(a: argparse.Namespace) -> int:
                         + f" threads={torch.get_num_threads()}"),
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
-                     "range_weight": a.range_weight, "loss_on": a.loss_on}}
+                     "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -236,6 +284,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="gram: the metric's relative Gram distance; gram+meanstd adds feature mean/std matching")
     p.add_argument("--style-weight", type=finite_float(0), nargs="+", default=[5.0],
                    help="one weight for all styles, or one per --style image (in the same order)")
+    p.add_argument("--style-tiles", type=int_range(1, 8), default=1,
+                   help="K > 1: the Gram distance is the mean of the whole crop's and the root mean square of its "
+                        "K x K tiles' (each region must carry the style; against regions left as the photo)")
     p.add_argument("--content-weight", type=finite_float(0), default=1.0)
     p.add_argument("--tv-weight", type=finite_float(0), default=1.0)
     p.add_argument("--range-weight", type=finite_float(0), default=50.0,
@@ -245,6 +296,10 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                         "behaviour before session 13, which the GPU-trained gallery was trained with)")
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
     p.add_argument("--blocks", type=int_range(0, 32), default=5)
+    p.add_argument("--norm", choices=NORMS, default="instance",
+                   help="instance: instance norm in every layer; down-only: only in the downsampling layers, "
+                        "per-style affines after them (no statistics the net could steer: no 'droplet'); "
+                        "--init from an instance-norm net converts it")
     p.add_argument("--no-residual", action="store_true",
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,

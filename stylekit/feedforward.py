@@ -3,8 +3,11 @@
 
 :class:`TransformerNet`: 9×9 conv in, two stride-2 3×3 convs, residual blocks, two nearest-upsample +
 3×3 conv stages (no transposed convs, so no checkerboard), 9×9 conv out; reflection padding
-everywhere (by default the output is ``input + network(input)``, started near the identity); every normalization is a :class:`ConditionalInstanceNorm` holding one (gamma, beta) pair
-per style. ``net(x, style_weights)`` blends those pairs with a weight vector over the styles — shape
+everywhere (by default the output is ``input + network(input)``, started near the identity). Every
+normalization holds one (gamma, beta) pair per style: a :class:`ConditionalInstanceNorm` everywhere
+(``norm="instance"``), or only in the three downsampling layers with a :class:`ConditionalAffine` (no
+per-image statistics) in the residual and upsampling layers (``norm="down-only"``, which leaves the
+network no statistics to steer with a "droplet", see :func:`norm_input_peaks`). ``net(x, style_weights)`` blends those pairs with a weight vector over the styles — shape
 (S,) for the whole batch or (B, S) per image, normalized to sum to 1 — so style interpolation is a
 single forward pass. A single-style net is ``num_styles=1`` (same code path, weights default to [1]).
 
@@ -47,16 +50,41 @@ class ConditionalInstanceNorm(nn.Module):
         return y if dtype == torch.float32 else y.to(dtype)
 
 
+class ConditionalAffine(nn.Module):
+    """Per-style scale and shift without statistics (``x * gamma + beta``, blended like the CIN pairs).
+
+    The layers after the downsampling stages of a ``norm="down-only"`` net use it: no per-image
+    statistics there, so no position can steer them (the instance-norm "droplet", see
+    :func:`norm_input_peaks`). :func:`to_down_only` converts an instance-norm net into one.
+    """
+
+    def __init__(self, channels: int, num_styles: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        gamma = (w @ self.gamma).unsqueeze(-1).unsqueeze(-1)
+        beta = (w @ self.beta).unsqueeze(-1).unsqueeze(-1)
+        return x * gamma.to(x.dtype) + beta.to(x.dtype)
+
+
+#: ``norm`` choices of :class:`TransformerNet`: instance norm in every layer, or only in the three
+#: downsampling layers (the photo's contrast is still normalized) with :class:`ConditionalAffine` after
+NORMS = ("instance", "down-only")
+
+
 class ConvLayer(nn.Module):
-    """Reflection pad + conv (+ CIN + ReLU); ``upsample`` = nearest ×2 before the conv."""
+    """Reflection pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv."""
 
     def __init__(self, cin: int, cout: int, k: int, num_styles: int, stride: int = 1, upsample: bool = False,
-                 norm: bool = True, relu: bool = True) -> None:
+                 norm: str | None = "instance", relu: bool = True) -> None:
         super().__init__()
         self.upsample = upsample
         self.pad = nn.ReflectionPad2d(k // 2)
         self.conv = nn.Conv2d(cin, cout, k, stride)
-        self.norm = ConditionalInstanceNorm(cout, num_styles) if norm else None
+        self.norm = (ConditionalInstanceNorm(cout, num_styles) if norm == "instance"
+                     else ConditionalAffine(cout, num_styles) if norm == "affine" else None)
         self.relu = relu
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -69,10 +97,10 @@ class ConvLayer(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, c: int, num_styles: int) -> None:
+    def __init__(self, c: int, num_styles: int, norm: str = "instance") -> None:
         super().__init__()
-        self.c1 = ConvLayer(c, c, 3, num_styles)
-        self.c2 = ConvLayer(c, c, 3, num_styles, relu=False)
+        self.c1 = ConvLayer(c, c, 3, num_styles, norm=norm)
+        self.c2 = ConvLayer(c, c, 3, num_styles, norm=norm, relu=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return x + self.c2(self.c1(x, w), w)
@@ -81,14 +109,20 @@ class ResidualBlock(nn.Module):
 class TransformerNet(nn.Module):
     """Johnson et al.'s image transformation network with conditional instance norm.
 
-    ``width``: channels of the three resolutions (full, 1/2, 1/4); ``blocks``: residual blocks.
+    ``width``: channels of the three resolutions (full, 1/2, 1/4); ``blocks``: residual blocks;
+    ``norm``: ``"instance"`` (every layer) or ``"down-only"`` (instance norm in the downsampling layers,
+    :class:`ConditionalAffine` in the residual and upsampling layers).
     """
 
     def __init__(self, num_styles: int = 1, width: Sequence[int] = (32, 64, 128), blocks: int = 5,
-                 residual: bool = True) -> None:
+                 residual: bool = True, norm: str = "instance") -> None:
         super().__init__()
         if num_styles < 1:
             raise ParameterError(f"num_styles must be >= 1, got {num_styles}")
+        if norm not in NORMS:
+            raise ParameterError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.norm = norm
+        late = "instance" if norm == "instance" else "affine"
         w1, w2, w3 = (int(c) for c in width)
         self.num_styles = int(num_styles)
         self.width = (w1, w2, w3)
@@ -97,9 +131,10 @@ class TransformerNet(nn.Module):
         s = self.num_styles
         self.down = nn.ModuleList([ConvLayer(3, w1, 9, s), ConvLayer(w1, w2, 3, s, stride=2),
                                    ConvLayer(w2, w3, 3, s, stride=2)])
-        self.res = nn.ModuleList([ResidualBlock(w3, s) for _ in range(self.blocks)])
-        self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True), ConvLayer(w2, w1, 3, s, upsample=True),
-                                 ConvLayer(w1, 3, 9, s, norm=False, relu=False)])
+        self.res = nn.ModuleList([ResidualBlock(w3, s, late) for _ in range(self.blocks)])
+        self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True, norm=late),
+                                 ConvLayer(w2, w1, 3, s, upsample=True, norm=late),
+                                 ConvLayer(w1, 3, 9, s, norm=None, relu=False)])
         if self.residual:
             # output = input + correction, starting near the identity: a short (CPU) training run spends
             # its steps on the style instead of first learning to reproduce the photo
@@ -110,14 +145,18 @@ class TransformerNet(nn.Module):
     @property
     def config(self) -> dict[str, Any]:
         """Architecture description (stored in weight files; :meth:`from_config` rebuilds the net)."""
-        return {"arch": ARCH, "num_styles": self.num_styles, "width": list(self.width), "blocks": self.blocks,
-                "residual": self.residual}
+        cfg = {"arch": ARCH, "num_styles": self.num_styles, "width": list(self.width), "blocks": self.blocks,
+               "residual": self.residual}
+        if self.norm != "instance":  # files of instance-norm nets stay as they were
+            cfg["norm"] = self.norm
+        return cfg
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "TransformerNet":
         if cfg.get("arch", ARCH) != ARCH:
             raise ParameterError(f"unknown feed-forward architecture {cfg.get('arch')!r} (expected {ARCH})")
-        return cls(int(cfg["num_styles"]), tuple(cfg["width"]), int(cfg["blocks"]), bool(cfg.get("residual", False)))
+        return cls(int(cfg["num_styles"]), tuple(cfg["width"]), int(cfg["blocks"]), bool(cfg.get("residual", False)),
+                   str(cfg.get("norm", "instance")))
 
     def style_matrix(self, style_weights: torch.Tensor | Sequence[float] | None, batch: int,
                      device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -186,7 +225,7 @@ def droplet_score(model: TransformerNet, content: torch.Tensor,
     """
     scores: list[float] = []
     hooks = [m.register_forward_hook(lambda _m, inp, _o: scores.append(float(norm_input_peaks(inp[0]).max())))
-             for m in model.modules() if isinstance(m, ConditionalInstanceNorm)]
+             for m in model.modules() if isinstance(m, (ConditionalInstanceNorm, ConditionalAffine))]
     try:
         dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
         model(content.to(dev, dtype), style_weights)
@@ -194,6 +233,45 @@ def droplet_score(model: TransformerNet, content: torch.Tensor,
         for h in hooks:
             h.remove()
     return max(scores) if scores else 0.0
+
+
+@torch.no_grad()
+def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
+    """A ``norm="down-only"`` copy of an instance-norm net, calibrated on ``photos`` (N, 3, H, W).
+
+    Every residual/upsampling instance norm ``gamma * (x - mean_i) / std_i + beta`` (per image i) becomes
+    the fixed affine ``gamma * (x - mean) / std + beta``, with ``mean`` and ``std`` the averages of the
+    per-image statistics over the photos, per style. One forward pass per style does it: each layer is
+    rewritten just before it runs, so it is calibrated on the outputs of the already converted layers.
+    The copy stylizes typical photos much like the original and is the starting point of a fine-tune
+    (``stylekit train-fast --norm down-only --init``).
+    """
+    if model.norm != "instance":
+        raise ParameterError(f"to_down_only converts an instance-norm net, this one has norm={model.norm!r}")
+    if photos.dim() != 4 or photos.shape[0] < 1 or photos.shape[1] != 3:
+        raise ParameterError("calibration photos must be a non-empty (N, 3, H, W) batch")
+    dev = next(model.parameters()).device
+    out = TransformerNet(model.num_styles, model.width, model.blocks, model.residual, norm="down-only")
+    out.load_state_dict(model.state_dict())  # same names and shapes; the affines' gamma/beta are rewritten
+    out = out.to(dev).float().eval()
+    style = 0
+
+    def calibrate(layer: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
+        x = inp[0].float()
+        mean = x.mean(dim=(2, 3)).mean(0)
+        std = (x.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt().mean(0)
+        g, b = layer.gamma[style].clone(), layer.beta[style].clone()
+        layer.gamma[style] = g / std
+        layer.beta[style] = b - g * mean / std
+
+    hooks = [m.register_forward_pre_hook(calibrate) for m in out.modules() if isinstance(m, ConditionalAffine)]
+    try:
+        for style in range(model.num_styles):
+            out(photos.to(dev, torch.float32), one_hot(style, model.num_styles).to(dev))
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
 
 
 @torch.no_grad()

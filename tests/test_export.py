@@ -160,6 +160,19 @@ def test_fast_parity_any_size(fast_net, fast_runner, h, w):
         assert (out - ref).abs().max().item() <= 1e-3
 
 
+def test_fast_down_only_net_exports_with_parity(onnx_dir, tmp_path):
+    """A ``norm="down-only"`` net (per-style affines after the downsampling layers) exports and matches too."""
+    from stylekit.feedforward import to_down_only
+
+    net = to_down_only(_tiny_fast_net(2, seed=4), _img(40, 44, 3))
+    runner = runtime.get_fast_runner(net=net, style_names=["a", "b"], variant="fp32", device="cpu",
+                                     onnx_dir=tmp_path)
+    assert runner.backend == "onnx"
+    x = _img(37, 53, 5)
+    for weights in ([1, 0], [0.4, 0.6]):
+        assert (runner.stylize(x, weights) - stylize_fast(net, x, weights)).abs().max().item() <= 1e-3
+
+
 def test_fast_runner_matches_stylize_fast_controls(fast_net, fast_runner):
     x = _img(37, 41, 11)
     for kw in ({"strength": 0.4}, {"preserve_color": True}, {"strength": 0.7, "preserve_color": "luminance"}):

@@ -114,3 +114,43 @@ def test_droplet_score_sees_a_planted_droplet():
     x[..., 30, 30] = 40.0   # an extreme pixel the scaled first layer turns into a spike in every channel
     assert droplet_score(net, x) > plain + 5
     assert not any(m._forward_hooks for m in net.modules())
+
+
+def test_down_only_net_calibrated_on_one_photo_reproduces_the_instance_norm_net_on_it():
+    """to_down_only replaces the per-image statistics after the downsampling layers by their average over the
+    calibration photos; calibrated on one photo, the averages are that photo's own, so the output is equal."""
+    from stylekit.feedforward import ConditionalAffine, ConditionalInstanceNorm, to_down_only
+
+    net = _net(3, blocks=2)
+    x = synthetic_image(40, 52, 3)
+    down = to_down_only(net, x)
+    assert down.norm == "down-only" and down.config["norm"] == "down-only"
+    assert sum(isinstance(m, ConditionalInstanceNorm) for m in down.modules()) == 3  # the downsampling layers
+    assert sum(isinstance(m, ConditionalAffine) for m in down.modules()) == 2 * 2 + 2
+    other = synthetic_image(40, 52, 9)
+    with torch.no_grad():
+        for s in range(3):
+            torch.testing.assert_close(down(x, one_hot(s, 3)), net(x, one_hot(s, 3)), rtol=1e-4, atol=1e-4)
+        mixed = down(other, [0.2, 0.3, 0.5])
+    assert torch.isfinite(mixed).all() and mixed.shape == other.shape
+    again = TransformerNet.from_config(down.config)
+    again.load_state_dict(down.state_dict())
+    with torch.no_grad():
+        assert torch.equal(again.eval()(other, [0.2, 0.3, 0.5]), mixed)
+    assert "norm" not in net.config  # instance-norm files keep the description they always had
+    assert TransformerNet.from_config(net.config).norm == "instance"
+
+
+def test_down_only_one_hot_blend_and_bad_norms():
+    from stylekit.feedforward import to_down_only
+
+    down = to_down_only(_net(2), synthetic_image(32, 32, 1))
+    x = synthetic_image(30, 34, 4)
+    with torch.no_grad():
+        a = down(x, [1.0, 0.0])
+        b = down(x, torch.tensor([[1.0, 0.0]]))
+    assert torch.equal(a, b)
+    with pytest.raises(ParameterError, match="norm must be one of"):
+        TransformerNet(2, norm="batch")
+    with pytest.raises(ParameterError, match="converts an instance-norm net"):
+        to_down_only(down, x)
