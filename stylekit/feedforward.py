@@ -28,30 +28,13 @@ from .errors import ParameterError
 ARCH = "stylekit-transformer-cin/1"
 
 
-class ConditionalInstanceNorm(nn.Module):
-    """Instance norm whose affine (gamma, beta) is a weighted mix of ``num_styles`` learned pairs."""
-
-    def __init__(self, channels: int, num_styles: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.eps = eps
-        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
-        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
-
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        # w: (B, S) (already normalized) -> per-image (B, C) scale and shift
-        gamma = (w @ self.gamma).unsqueeze(-1).unsqueeze(-1)
-        beta = (w @ self.beta).unsqueeze(-1).unsqueeze(-1)
-        dtype = x.dtype
-        if dtype != torch.float32:  # statistics in float32 (bf16 autocast in training)
-            x = x.float()
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
-        y = (x - mean) * torch.rsqrt(var + self.eps) * gamma.to(x.dtype) + beta.to(x.dtype)
-        return y if dtype == torch.float32 else y.to(dtype)
+#: epsilon of the instance norms' variance (and of :func:`to_down_only`'s calibration, which replaces them)
+EPS = 1e-5
 
 
 class ConditionalAffine(nn.Module):
-    """Per-style scale and shift without statistics (``x * gamma + beta``, blended like the CIN pairs).
+    """Per-style scale and shift without statistics (``x * gamma + beta``): ``num_styles`` learned
+    (gamma, beta) pairs, blended per image by the (B, S) style weights.
 
     The layers after the downsampling stages of a ``norm="down-only"`` net use it: no per-image
     statistics there, so no position can steer them (the instance-norm "droplet", see
@@ -64,9 +47,34 @@ class ConditionalAffine(nn.Module):
         self.beta = nn.Parameter(torch.zeros(num_styles, channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        gamma = (w @ self.gamma).unsqueeze(-1).unsqueeze(-1)
-        beta = (w @ self.beta).unsqueeze(-1).unsqueeze(-1)
-        return x * gamma.to(x.dtype) + beta.to(x.dtype)
+        gamma, beta = blended_pair(self, w, x.dtype)
+        return x * gamma + beta
+
+
+def blended_pair(norm: nn.Module, w: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (gamma, beta) of each image, (B, C, 1, 1) each: ``norm``'s per-style pairs mixed by ``w`` (B, S)."""
+    return ((w @ norm.gamma).unsqueeze(-1).unsqueeze(-1).to(dtype),
+            (w @ norm.beta).unsqueeze(-1).unsqueeze(-1).to(dtype))
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm whose affine (gamma, beta) is a weighted mix of ``num_styles`` learned pairs."""
+
+    def __init__(self, channels: int, num_styles: int, eps: float = EPS) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(num_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        if dtype != torch.float32:  # statistics in float32 (bf16 autocast in training)
+            x = x.float()
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
+        gamma, beta = blended_pair(self, w, x.dtype)
+        y = (x - mean) * torch.rsqrt(var + self.eps) * gamma + beta
+        return y if dtype == torch.float32 else y.to(dtype)
 
 
 #: ``norm`` choices of :class:`TransformerNet`: instance norm in every layer, or only in the three
@@ -259,7 +267,7 @@ def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
     def calibrate(layer: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
         x = inp[0].float()
         mean = x.mean(dim=(2, 3)).mean(0)
-        std = (x.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt().mean(0)
+        std = (x.var(dim=(2, 3), unbiased=False) + EPS).sqrt().mean(0)
         g, b = layer.gamma[style].clone(), layer.beta[style].clone()
         layer.gamma[style] = g / std
         layer.beta[style] = b - g * mean / std
