@@ -21,6 +21,8 @@ Exported files live in :func:`default_onnx_dir` (``$STYLEKIT_ONNX_DIR``, else
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import warnings
@@ -208,9 +210,15 @@ def _fast_source(name: str | None, net: nn.Module | None, style_names: Sequence[
             styles = [f"style{i}" for i in range(n)]
         if not styles:
             raise ParameterError("give style_names for a feed-forward network that does not name its styles")
-        arch = getattr(net, "architecture", type(net).__name__)
-        arch = str(arch() if callable(arch) else arch)
-        return Source(name or "custom", sha256_state_dict(net.state_dict()), styles, arch, lambda: net)
+        cfg = getattr(net, "config", None)
+        if isinstance(cfg, dict):  # as the catalogue describes its models
+            arch = json.dumps(cfg, sort_keys=True)
+        else:
+            arch = getattr(net, "architecture", type(net).__name__)
+            arch = str(arch() if callable(arch) else arch)
+        # the cache key covers the architecture too: the same weights with another activation are another graph
+        sha = hashlib.sha256((sha256_state_dict(net.state_dict()) + arch).encode()).hexdigest()
+        return Source(name or "custom", sha, styles, arch, lambda: net)
     from .catalogue import fast_source
 
     return fast_source(name)

@@ -184,12 +184,15 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
     where = f"--init '{init_path}'"
     init = fast_model_from_file(init_path)
     state = init_state_for_styles(init, names, where)
+    if init.negative_slope != net.negative_slope:  # same parameters, another activation: a fine-tune adapts
+        print(f"{where}: ReLU negative slope {init.negative_slope:g} -> {net.negative_slope:g}", file=sys.stderr)
     if init.norm == net.norm:
         load_model_state(net, state, where)
         return
     if (init.norm, net.norm) != ("instance", "down-only"):
         raise ParameterError(f"{where} has norm={init.norm!r}; it cannot start a norm={net.norm!r} network")
-    src = TransformerNet(net.num_styles, net.width, net.blocks, net.residual, norm="instance")
+    src = TransformerNet(net.num_styles, net.width, net.blocks, net.residual, norm="instance",
+                         negative_slope=net.negative_slope)
     load_model_state(src, state, where)
     n = min(calibration_photos, len(data.train))
     photos = center_crops(data.train[::max(1, len(data.train) // n)][:n], n, crop)
@@ -213,7 +216,8 @@ def train_fast(a: argparse.Namespace) -> int:
     names = [style_name(p) for p in a.style]
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
-    net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm)
+    net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
+                         negative_slope=a.leaky)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
                          device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles)
     load_size = a.load_size or int(round(a.crop * 1.5))
@@ -300,6 +304,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="instance: instance norm in every layer; down-only: only in the downsampling layers, "
                         "per-style affines after them (no statistics the net could steer: no 'droplet'); "
                         "--init from an instance-norm net converts it")
+    p.add_argument("--leaky", type=finite_float(0, 0.5), default=0.0, metavar="SLOPE",
+                   help="negative slope of leaky ReLUs (0 = ReLU). A region where every ReLU before the output "
+                        "is off gets no gradient and stays as the photo; --init from a ReLU net keeps its weights")
     p.add_argument("--no-residual", action="store_true",
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,

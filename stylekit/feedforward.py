@@ -83,11 +83,15 @@ NORMS = ("instance", "down-only")
 
 
 class ConvLayer(nn.Module):
-    """Reflection pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv."""
+    """Reflection pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv.
+
+    ``negative_slope`` > 0 makes the ReLU leaky (the slope of its negative side).
+    """
 
     def __init__(self, cin: int, cout: int, k: int, num_styles: int, stride: int = 1, upsample: bool = False,
-                 norm: str | None = "instance", relu: bool = True) -> None:
+                 norm: str | None = "instance", relu: bool = True, negative_slope: float = 0.0) -> None:
         super().__init__()
+        self.negative_slope = float(negative_slope)
         self.upsample = upsample
         self.pad = nn.ReflectionPad2d(k // 2)
         self.conv = nn.Conv2d(cin, cout, k, stride)
@@ -101,13 +105,15 @@ class ConvLayer(nn.Module):
         x = self.conv(self.pad(x))
         if self.norm is not None:
             x = self.norm(x, w)
-        return F.relu(x) if self.relu else x
+        if not self.relu:
+            return x
+        return F.leaky_relu(x, self.negative_slope) if self.negative_slope else F.relu(x)
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, c: int, num_styles: int, norm: str = "instance") -> None:
+    def __init__(self, c: int, num_styles: int, norm: str = "instance", negative_slope: float = 0.0) -> None:
         super().__init__()
-        self.c1 = ConvLayer(c, c, 3, num_styles, norm=norm)
+        self.c1 = ConvLayer(c, c, 3, num_styles, norm=norm, negative_slope=negative_slope)
         self.c2 = ConvLayer(c, c, 3, num_styles, norm=norm, relu=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -119,17 +125,26 @@ class TransformerNet(nn.Module):
 
     ``width``: channels of the three resolutions (full, 1/2, 1/4); ``blocks``: residual blocks;
     ``norm``: ``"instance"`` (every layer) or ``"down-only"`` (instance norm in the downsampling layers,
-    :class:`ConditionalAffine` in the residual and upsampling layers).
+    :class:`ConditionalAffine` in the residual and upsampling layers); ``negative_slope``: 0 for ReLU,
+    in (0, 1) for leaky ReLUs (a region where every ReLU before the output is off gets no gradient and
+    stays as the photo for good, the gallery's "identity hole"; a leaky ReLU keeps a gradient there).
     """
 
     def __init__(self, num_styles: int = 1, width: Sequence[int] = (32, 64, 128), blocks: int = 5,
-                 residual: bool = True, norm: str = "instance") -> None:
+                 residual: bool = True, norm: str = "instance", negative_slope: float = 0.0) -> None:
         super().__init__()
         if num_styles < 1:
             raise ParameterError(f"num_styles must be >= 1, got {num_styles}")
         if norm not in NORMS:
             raise ParameterError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        try:
+            slope = float(negative_slope)
+        except (TypeError, ValueError):
+            raise ParameterError(f"negative_slope must be a number in [0, 1), got {negative_slope!r}") from None
+        if not 0.0 <= slope < 1.0:  # also rejects NaN
+            raise ParameterError(f"negative_slope must be in [0, 1), got {negative_slope!r}")
         self.norm = norm
+        self.negative_slope = slope
         late = "instance" if norm == "instance" else "affine"
         w1, w2, w3 = (int(c) for c in width)
         self.num_styles = int(num_styles)
@@ -137,11 +152,13 @@ class TransformerNet(nn.Module):
         self.blocks = int(blocks)
         self.residual = bool(residual)
         s = self.num_styles
-        self.down = nn.ModuleList([ConvLayer(3, w1, 9, s), ConvLayer(w1, w2, 3, s, stride=2),
-                                   ConvLayer(w2, w3, 3, s, stride=2)])
-        self.res = nn.ModuleList([ResidualBlock(w3, s, late) for _ in range(self.blocks)])
-        self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True, norm=late),
-                                 ConvLayer(w2, w1, 3, s, upsample=True, norm=late),
+        ns = slope
+        self.down = nn.ModuleList([ConvLayer(3, w1, 9, s, negative_slope=ns),
+                                   ConvLayer(w1, w2, 3, s, stride=2, negative_slope=ns),
+                                   ConvLayer(w2, w3, 3, s, stride=2, negative_slope=ns)])
+        self.res = nn.ModuleList([ResidualBlock(w3, s, late, ns) for _ in range(self.blocks)])
+        self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True, norm=late, negative_slope=ns),
+                                 ConvLayer(w2, w1, 3, s, upsample=True, norm=late, negative_slope=ns),
                                  ConvLayer(w1, 3, 9, s, norm=None, relu=False)])
         if self.residual:
             # output = input + correction, starting near the identity: a short (CPU) training run spends
@@ -155,8 +172,10 @@ class TransformerNet(nn.Module):
         """Architecture description (stored in weight files; :meth:`from_config` rebuilds the net)."""
         cfg = {"arch": ARCH, "num_styles": self.num_styles, "width": list(self.width), "blocks": self.blocks,
                "residual": self.residual}
-        if self.norm != "instance":  # files of instance-norm nets stay as they were
+        if self.norm != "instance":  # files of instance-norm ReLU nets stay as they were
             cfg["norm"] = self.norm
+        if self.negative_slope:
+            cfg["negative_slope"] = self.negative_slope
         return cfg
 
     @classmethod
@@ -164,7 +183,7 @@ class TransformerNet(nn.Module):
         if cfg.get("arch", ARCH) != ARCH:
             raise ParameterError(f"unknown feed-forward architecture {cfg.get('arch')!r} (expected {ARCH})")
         return cls(int(cfg["num_styles"]), tuple(cfg["width"]), int(cfg["blocks"]), bool(cfg.get("residual", False)),
-                   str(cfg.get("norm", "instance")))
+                   str(cfg.get("norm", "instance")), cfg.get("negative_slope", 0.0))
 
     def style_matrix(self, style_weights: torch.Tensor | Sequence[float] | None, batch: int,
                      device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -259,7 +278,8 @@ def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
     if photos.dim() != 4 or photos.shape[0] < 1 or photos.shape[1] != 3:
         raise ParameterError("calibration photos must be a non-empty (N, 3, H, W) batch")
     dev = next(model.parameters()).device
-    out = TransformerNet(model.num_styles, model.width, model.blocks, model.residual, norm="down-only")
+    out = TransformerNet(model.num_styles, model.width, model.blocks, model.residual, norm="down-only",
+                          negative_slope=model.negative_slope)
     out.load_state_dict(model.state_dict())  # same names and shapes; the affines' gamma/beta are rewritten
     out = out.to(dev).float().eval()
     style = 0

@@ -173,6 +173,23 @@ def test_fast_down_only_net_exports_with_parity(onnx_dir, tmp_path):
         assert (runner.stylize(x, weights) - stylize_fast(net, x, weights)).abs().max().item() <= 1e-3
 
 
+def test_fast_leaky_net_exports_with_parity(tmp_path):
+    """A net with leaky ReLUs (``negative_slope``) exports and matches too."""
+    from stylekit.feedforward import TransformerNet
+
+    base = _tiny_fast_net(2, seed=6)
+    net = TransformerNet.from_config({**base.config, "negative_slope": 0.05})
+    net.load_state_dict(base.state_dict())
+    x = _img(37, 53, 8)
+    for model in (base.eval(), net.eval()):  # the same weights: two graphs in one cache folder
+        runner = runtime.get_fast_runner(net=model, style_names=["a", "b"], variant="fp32", device="cpu",
+                                         onnx_dir=tmp_path)
+        assert runner.backend == "onnx"
+        for weights in ([1, 0], [0.4, 0.6]):
+            assert (runner.stylize(x, weights) - stylize_fast(model, x, weights)).abs().max().item() <= 1e-3
+    assert len(list(tmp_path.glob("*.fast.fp32.onnx"))) == 2
+
+
 def test_fast_runner_matches_stylize_fast_controls(fast_net, fast_runner):
     x = _img(37, 41, 11)
     for kw in ({"strength": 0.4}, {"preserve_color": True}, {"strength": 0.7, "preserve_color": "luminance"}):

@@ -154,3 +154,31 @@ def test_down_only_one_hot_blend_and_bad_norms():
         TransformerNet(2, norm="batch")
     with pytest.raises(ParameterError, match="converts an instance-norm net"):
         to_down_only(down, x)
+
+
+def test_leaky_relu_option_round_trips_and_keeps_a_gradient_where_every_relu_is_off():
+    """``negative_slope`` > 0: the same parameters with leaky ReLUs. Where every ReLU before the output layer
+    is off (the gallery's "identity hole"), a ReLU net's output is the photo plus a constant and its layers get
+    no gradient from there; the leaky net's do."""
+    relu = _net(2, seed=5)
+    leaky = TransformerNet.from_config({**relu.config, "negative_slope": 0.05})
+    leaky.load_state_dict(relu.state_dict())
+    assert "negative_slope" not in relu.config and leaky.config["negative_slope"] == 0.05
+    assert leaky.negative_slope == 0.05 and TransformerNet.from_config(relu.config).negative_slope == 0.0
+    x = synthetic_image(36, 40, 2)
+    with torch.no_grad():
+        assert not torch.allclose(leaky(x, [1.0, 0.0]), relu(x, [1.0, 0.0]), atol=1e-4)
+    grads = []
+    for net in (relu, leaky):
+        with torch.no_grad():
+            net.up[1].norm.beta.fill_(-100.0)  # every channel feeding the output layer is off, everywhere
+        net.zero_grad()
+        y = net(x, [1.0, 0.0])
+        if net is relu:  # the output is the photo plus the output layer's bias: an identity hole
+            torch.testing.assert_close(y - x, net.up[2].conv.bias.view(1, 3, 1, 1).expand_as(y))
+        ((y - 0.5) ** 2).mean().backward()
+        grads.append(net.up[1].conv.weight.grad.abs().sum().item())
+    assert grads[0] == 0.0 and grads[1] > 0.0
+    for bad in (-0.1, 1.0, float("nan"), "x"):
+        with pytest.raises(ParameterError, match="negative_slope"):
+            TransformerNet(2, negative_slope=bad)

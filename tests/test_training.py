@@ -280,6 +280,34 @@ def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path
     assert not (tmp_path / "c" / CHECKPOINT_NAME).exists()
 
 
+def test_train_fast_leaky_starts_from_a_relu_net_with_its_weights(tmp_path, capsys):
+    """``train-fast --leaky 0.05 --init <ReLU weights>`` keeps the weights, swaps the activation and records
+    it in the file's architecture; a bad slope is a one-line usage error."""
+    from stylekit.cli import main
+    from stylekit.weights import fast_model_from_file
+
+    data = _photo_folder(tmp_path / "data", n=6)
+    style = tmp_path / "style.png"
+    save_image(synthetic_image(48, 48, 1, "style"), style)
+    common = ["train-fast", "--style", str(style), "--data", str(data), "--batch-size", "1",
+              "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32",
+              "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0"]
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "a")]) == 0
+    first = tmp_path / "a" / CHECKPOINT_NAME
+    capsys.readouterr()
+    assert main(common + ["--steps", "1", "--lr", "1e-7", "--out", str(tmp_path / "b"), "--leaky", "0.05",
+                          "--init", str(first)]) == 0
+    assert "negative slope 0 -> 0.05" in capsys.readouterr().err
+    relu, leaky = fast_model_from_file(first), fast_model_from_file(tmp_path / "b" / CHECKPOINT_NAME)
+    assert leaky.negative_slope == 0.05 and leaky.metadata["config"]["negative_slope"] == 0.05
+    assert relu.negative_slope == 0.0
+    for (k, v), (k2, v2) in zip(relu.state_dict().items(), leaky.state_dict().items()):
+        assert k == k2 and torch.allclose(v, v2, atol=1e-5)  # one step at lr 1e-7 from the same weights
+    with pytest.raises(SystemExit):
+        main(common + ["--steps", "1", "--out", str(tmp_path / "c"), "--leaky", "-0.1"])
+    assert "--leaky" in capsys.readouterr().err
+
+
 def test_tile_grams_are_the_grams_of_the_tiles():
     from stylekit.cli_fast import tile_grams
     from stylekit.losses import gram_matrix
