@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from .errors import ParameterError
-    from .feedforward import droplet_score, stylize_fast
+    from .feedforward import dead_fraction, droplet_score, stylize_fast
     from .images import load_image, save_image
     from .metrics import distances, self_style_distance
     from .weights import fast_model_from_file, list_styles, load_fast_model, style_vector
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"feed-forward gallery benchmark: {len(entries)} styles x {len(photos)} held-out photos at {SIZE} px "
           f"(Gatys 'default' on {min(a.gatys_photos, len(photos))}; C_out is over those)")
     hdr = (f"{'style':<34} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'S_self':>6} {'C_out':>6} {'C_gat':>6} "
-           f"{'t_ms':>6} {'drop':>5}  ok")
+           f"{'t_ms':>6} {'drop':>5} {'dead%':>5}  ok")
     if not a.gatys_only:
         print(hdr)
     rows, labels, table, all_ok, n_below_self = [], [], [], True, 0
@@ -152,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             d_g = distances(gat, c, s) if gat is not None else None
             per.append(dict(photo=cp.name, s_out=d_o.style, s_c=d_c.style, c_out=d_o.content,
                             s_g=d_g.style if d_g else None, c_g=d_g.content if d_g else None,
-                            t=statistics.median(times), drop=droplet_score(model, c, w)))
+                            t=statistics.median(times), drop=droplet_score(model, c, w),
+                            dead=100 * dead_fraction(model, c, w)))
             if j == 0:
                 rows.append([c, gat if gat is not None else torch.full_like(c, 0.5), out])
                 labels.append(f"{name} | {cp.name}: content | " + ("Gatys default" if gat is not None else
@@ -174,10 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_below_self += below_self
         table.append(dict(style=name, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
                           c_out_on_gatys_photos=c_out_g, c_gatys=c_g, ms=t * 1000, style_ok=ok_s, content_ok=ok_c,
-                          s_self=s_self, goal_below_s_self=below_self, droplet=mean("drop", per), per_photo=per))
+                          s_self=s_self, goal_below_s_self=below_self, droplet=mean("drop", per), dead_percent=mean("dead", per), per_photo=per))
         c_shown = c_out_g if with_g else mean("c_out", per)
         print(f"{name:<34} {s_out:6.3f} {s_c:6.3f} {s_g:6.3f} {s_self:6.3f} {c_shown:6.3f} {c_g:6.3f} {t * 1000:6.0f} "
-              f"{mean('drop', per):5.1f}  "
+              f"{mean('drop', per):5.1f} {mean('dead', per):5.2f}  "
               f"{'yes' if ok else 'NO'}{'' if ok_s else ' (style)'}{'' if ok_c else ' (content)'}"
               f"{'  goal < S_self' if below_self else ''}", flush=True)
     if a.gatys_only:
@@ -187,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{'all pass' if all_ok else 'NOT all pass'}")
     print("drop: the droplet diagnostic (feedforward.droplet_score: over the instance norms' inputs, the largest "
           "mean over the channels of |z-score| at one position; about 3-5 without, 10+ with a rimmed blob)")
+    print("dead%: the share of pixels where every activation feeding the output layer is off (feedforward."
+          "dead_fraction): the output there is the photo plus a constant, an 'identity hole' with a rim")
     if n_below_self:
         print(f"for {n_below_self} of {len(table)} styles the style goal 0.4 * S(content) is below S_self, the "
               "painting's own corner crops' distance from the whole")

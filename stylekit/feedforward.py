@@ -263,6 +263,27 @@ def droplet_score(model: TransformerNet, content: torch.Tensor,
 
 
 @torch.no_grad()
+@torch.no_grad()
+def dead_fraction(model: TransformerNet, content: torch.Tensor,
+                  style_weights: torch.Tensor | Sequence[float] | None = None) -> float:
+    """The fraction of output pixels where every activation feeding the output layer is off (<= 0).
+
+    There the output layer sees only zeros (ReLU), the output is the photo plus a constant, and no
+    gradient reaches the layers below from those pixels: the "identity hole" with a rim that the
+    shipped ReLU gallery shows on dark foliage (about 1 % of the Chichen Itza photo). Leaky ReLUs
+    (``negative_slope``) keep a gradient there, so training can close it.
+    """
+    seen: list[torch.Tensor] = []
+    hook = model.up[-1].register_forward_pre_hook(lambda _m, inp: seen.append(inp[0]))
+    try:
+        dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        model(content.to(dev, dtype), style_weights)
+    finally:
+        hook.remove()
+    h, w = content.shape[-2:]
+    return float((seen[0][..., :h, :w] <= 0).all(dim=1).float().mean())
+
+
 def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
     """A ``norm="down-only"`` copy of an instance-norm net, calibrated on ``photos`` (N, 3, H, W).
 

@@ -168,10 +168,14 @@ def test_leaky_relu_option_round_trips_and_keeps_a_gradient_where_every_relu_is_
     x = synthetic_image(36, 40, 2)
     with torch.no_grad():
         assert not torch.allclose(leaky(x, [1.0, 0.0]), relu(x, [1.0, 0.0]), atol=1e-4)
+    from stylekit.feedforward import dead_fraction
+
+    assert dead_fraction(relu, x, [1.0, 0.0]) < 0.5
     grads = []
     for net in (relu, leaky):
         with torch.no_grad():
             net.up[1].norm.beta.fill_(-100.0)  # every channel feeding the output layer is off, everywhere
+        assert dead_fraction(net, x, [1.0, 0.0]) == 1.0
         net.zero_grad()
         y = net(x, [1.0, 0.0])
         if net is relu:  # the output is the photo plus the output layer's bias: an identity hole
