@@ -52,7 +52,7 @@ class FastStyleLoss:
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
-                 loss_on: str = "clamped", style_tiles: int = 1) -> None:
+                 loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0) -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -67,6 +67,7 @@ class FastStyleLoss:
         if not 1 <= int(style_tiles) <= 8:
             raise ParameterError(f"style_tiles must be 1..8, got {style_tiles!r}")
         self.tiles = int(style_tiles)
+        self.aw = float(alive_weight)
         self.num_styles = len(styles)
         sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
         if len(sw) == 1:
@@ -100,7 +101,15 @@ class FastStyleLoss:
         b = batch.shape[0]
         idx = self.style_indices(ctx.step, b).to(batch.device)
         w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
-        out = net(batch, w)
+        pre: list[torch.Tensor] = []
+        hook = None
+        if self.aw > 0:  # the activations feeding the output layer, before their ReLU
+            hook = getattr(net, "module", net).up[-2].norm.register_forward_hook(lambda _m, _i, o: pre.append(o))
+        try:
+            out = net(batch, w)
+        finally:
+            if hook is not None:
+                hook.remove()
         # what the user will see: clamped, with the identity's gradient (straight-through)
         seen = out + (out.clamp(0, 1) - out).detach() if self.clamped else out
         fo = self.enc(seen, self.layers)
@@ -136,8 +145,25 @@ class FastStyleLoss:
         tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
         over = (o - o.clamp(0, 1)).pow(2).mean()
         loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
-        return loss, {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
-                      "range": float(over.detach())}
+        logs = {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
+                "range": float(over.detach())}
+        if pre:
+            dead = dead_pixel_penalty(pre[0])
+            loss = loss + self.aw * dead
+            logs["dead"] = float(dead.detach())
+        return loss, logs
+
+
+def dead_pixel_penalty(pre: torch.Tensor) -> torch.Tensor:
+    """The ``--alive-weight`` penalty: mean over the pixels of max(0, -max over the channels of ``pre``).
+
+    ``pre`` (B, C, H, W) holds the activations feeding the output layer before their ReLU. A pixel where
+    all of them are negative is a "dead" pixel (:func:`stylekit.feedforward.dead_fraction`): the output
+    there is the photo plus a constant and the style loss's gradient cannot reach it through the ReLUs.
+    This term's gradient reaches it directly (the pixel's largest activation is pushed up to zero); live
+    pixels cost nothing.
+    """
+    return torch.relu(-pre.float().amax(dim=1)).mean()
 
 
 def tile_grams(features: torch.Tensor, k: int) -> torch.Tensor:
@@ -219,7 +245,7 @@ def train_fast(a: argparse.Namespace) -> int:
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
-                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles)
+                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -238,7 +264,8 @@ def train_fast(a: argparse.Namespace) -> int:
                         + f" threads={torch.get_num_threads()}"),
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
-                     "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles}}
+                     "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles,
+                     "alive_weight": a.alive_weight}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -307,6 +334,10 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--leaky", type=finite_float(0, 0.5), default=0.0, metavar="SLOPE",
                    help="negative slope of leaky ReLUs (0 = ReLU). A region where every ReLU before the output "
                         "is off gets no gradient and stays as the photo; --init from a ReLU net keeps its weights")
+    p.add_argument("--alive-weight", type=finite_float(0), default=0.0,
+                   help="weight of the penalty on dead pixels: where every activation feeding the output layer is "
+                        "negative (the output is left as the photo, and no gradient gets there through the ReLUs); "
+                        "0 = off")
     p.add_argument("--no-residual", action="store_true",
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,

@@ -308,6 +308,40 @@ def test_train_fast_leaky_starts_from_a_relu_net_with_its_weights(tmp_path, caps
     assert "--leaky" in capsys.readouterr().err
 
 
+def test_dead_pixel_penalty_charges_only_pixels_where_every_channel_is_off_and_reaches_them():
+    """--alive-weight's term: zero where some activation feeding the output is positive; at a dead pixel,
+    -max over the channels, and its gradient reaches that pixel's largest activation (which the ReLU
+    would block)."""
+    from stylekit.cli_fast import dead_pixel_penalty
+
+    pre = torch.randn(1, 4, 5, 6).abs() + 0.1         # every pixel alive
+    assert dead_pixel_penalty(pre).item() == 0.0
+    pre[0, :, 2, 3] = torch.tensor([-3.0, -1.5, -2.0, -4.0])  # one dead pixel, largest activation -1.5
+    pre.requires_grad_(True)
+    pen = dead_pixel_penalty(pre)
+    assert pen.item() == pytest.approx(1.5 / 30)
+    pen.backward()
+    g = pre.grad[0]
+    assert g[1, 2, 3].item() < 0 and torch.count_nonzero(g).item() == 1
+
+
+def test_train_fast_alive_weight_trains_and_logs_the_dead_term(tmp_path, capsys):
+    from stylekit.cli import main
+    from stylekit.weights import fast_model_from_file
+
+    data = _photo_folder(tmp_path / "data", n=6)
+    style = tmp_path / "style.png"
+    save_image(synthetic_image(48, 48, 1, "style"), style)
+    args = ["train-fast", "--style", str(style), "--data", str(data), "--steps", "2", "--batch-size", "1",
+            "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32", "--log-every", "1",
+            "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0",
+            "--alive-weight", "10", "--out", str(tmp_path / "a")]
+    assert main(args) == 0
+    assert "dead=" in capsys.readouterr().err
+    net = fast_model_from_file(tmp_path / "a" / CHECKPOINT_NAME)
+    assert net.metadata["loss"]["alive_weight"] == 10.0
+
+
 def test_tile_grams_are_the_grams_of_the_tiles():
     from stylekit.cli_fast import tile_grams
     from stylekit.losses import gram_matrix
