@@ -284,6 +284,7 @@ def dead_fraction(model: TransformerNet, content: torch.Tensor,
     return float((seen[0][..., :h, :w] <= 0).all(dim=1).float().mean())
 
 
+@torch.no_grad()
 def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
     """A ``norm="down-only"`` copy of an instance-norm net, calibrated on ``photos`` (N, 3, H, W).
 
