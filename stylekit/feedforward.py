@@ -126,8 +126,8 @@ class TransformerNet(nn.Module):
     ``width``: channels of the three resolutions (full, 1/2, 1/4); ``blocks``: residual blocks;
     ``norm``: ``"instance"`` (every layer) or ``"down-only"`` (instance norm in the downsampling layers,
     :class:`ConditionalAffine` in the residual and upsampling layers); ``negative_slope``: 0 for ReLU,
-    in (0, 1) for leaky ReLUs (a region where every ReLU before the output is off gets no gradient and
-    stays as the photo for good, the gallery's "identity hole"; a leaky ReLU keeps a gradient there).
+    in (0, 1) for leaky ReLUs (a pixel where every ReLU before the output layer is off gets no gradient
+    through them, see :func:`dead_fraction`; a leaky ReLU keeps a small one).
     """
 
     def __init__(self, num_styles: int = 1, width: Sequence[int] = (32, 64, 128), blocks: int = 5,
@@ -152,7 +152,7 @@ class TransformerNet(nn.Module):
         self.blocks = int(blocks)
         self.residual = bool(residual)
         s = self.num_styles
-        ns = slope
+        ns = slope  # every ReLU but the output layer's (which has none)
         self.down = nn.ModuleList([ConvLayer(3, w1, 9, s, negative_slope=ns),
                                    ConvLayer(w1, w2, 3, s, stride=2, negative_slope=ns),
                                    ConvLayer(w2, w3, 3, s, stride=2, negative_slope=ns)])
@@ -269,9 +269,10 @@ def dead_fraction(model: TransformerNet, content: torch.Tensor,
     """The fraction of output pixels where every activation feeding the output layer is off (<= 0).
 
     There the output layer sees only zeros (ReLU), the output is the photo plus a constant, and no
-    gradient reaches the layers below from those pixels: the "identity hole" with a rim that the
-    shipped ReLU gallery shows on dark foliage (about 1 % of the Chichen Itza photo). Leaky ReLUs
-    (``negative_slope``) keep a gradient there, so training can close it.
+    gradient reaches the layers below from those pixels: the inside of the rimmed blob that the
+    session-13 ReLU gallery shows on dark foliage (0.5-1.5 % of the bench photos). ``train-fast
+    --alive-weight`` revives such pixels (the shipped gallery: under 0.1 %), though that alone did not
+    remove the blob (docs/training.md, session 16).
     """
     seen: list[torch.Tensor] = []
     hook = model.up[-1].register_forward_pre_hook(lambda _m, inp: seen.append(inp[0]))
