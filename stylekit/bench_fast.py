@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from .errors import ParameterError
-    from .feedforward import dead_fraction, droplet_score, stylize_fast
+    from .feedforward import diagnose, stylize_fast
     from .images import load_image, save_image
     from .metrics import distances, self_style_distance
     from .weights import fast_model_from_file, list_styles, load_fast_model, style_vector
@@ -150,10 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 times.append(time.perf_counter() - t0)
             d_o, d_c = distances(out, c, s), distances(c, c, s)
             d_g = distances(gat, c, s) if gat is not None else None
+            diag = diagnose(model, c, w)
             per.append(dict(photo=cp.name, s_out=d_o.style, s_c=d_c.style, c_out=d_o.content,
                             s_g=d_g.style if d_g else None, c_g=d_g.content if d_g else None,
-                            t=statistics.median(times), drop=droplet_score(model, c, w),
-                            dead=100 * dead_fraction(model, c, w)))
+                            t=statistics.median(times), drop=diag["droplet"], dead=100 * diag["dead"]))
             if j == 0:
                 rows.append([c, gat if gat is not None else torch.full_like(c, 0.5), out])
                 labels.append(f"{name} | {cp.name}: content | " + ("Gatys default" if gat is not None else

@@ -104,7 +104,9 @@ class FastStyleLoss:
         pre: list[torch.Tensor] = []
         hook = None
         if self.aw > 0:  # the activations feeding the output layer, before their ReLU
-            hook = getattr(net, "module", net).up[-2].norm.register_forward_hook(lambda _m, _i, o: pre.append(o))
+            from .feedforward import output_feed_norm
+
+            hook = output_feed_norm(getattr(net, "module", net)).register_forward_hook(lambda _m, _i, o: pre.append(o))
         try:
             out = net(batch, w)
         finally:

@@ -240,7 +240,32 @@ def norm_input_peaks(x: torch.Tensor) -> torch.Tensor:
     return ((x - mean) / std).abs().mean(dim=1)
 
 
+def output_feed_norm(model: TransformerNet) -> nn.Module:
+    """The norm whose output, through one ReLU, feeds the output layer: hook it to see the activations
+    the output is made of, before their ReLU (:func:`dead_fraction`, ``train-fast --alive-weight``)."""
+    return model.up[-2].norm
+
+
 @torch.no_grad()
+def diagnose(model: TransformerNet, content: torch.Tensor,
+             style_weights: torch.Tensor | Sequence[float] | None = None) -> dict[str, float]:
+    """One forward pass, two diagnostics: ``{"droplet": droplet_score, "dead": dead_fraction}``."""
+    scores: list[float] = []
+    feed: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, inp, _o: scores.append(float(norm_input_peaks(inp[0]).max())))
+             for m in model.modules() if isinstance(m, (ConditionalInstanceNorm, ConditionalAffine))]
+    hooks.append(output_feed_norm(model).register_forward_hook(lambda _m, _i, out: feed.append(out)))
+    try:
+        dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+        model(content.to(dev, dtype), style_weights)
+    finally:
+        for h in hooks:
+            h.remove()
+    h, w = content.shape[-2:]
+    return {"droplet": max(scores) if scores else 0.0,
+            "dead": float((feed[0][..., :h, :w] <= 0).all(dim=1).float().mean())}
+
+
 def droplet_score(model: TransformerNet, content: torch.Tensor,
                   style_weights: torch.Tensor | Sequence[float] | None = None) -> float:
     """The droplet diagnostic of one forward pass: the largest :func:`norm_input_peaks` over the net's
@@ -250,20 +275,9 @@ def droplet_score(model: TransformerNet, content: torch.Tensor,
     trained to keep this number down (session 14, docs/training.md) scored 5 but had spread its blob into
     a wider, milder region, so a low score alone does not prove a clean output: look at the images.
     """
-    scores: list[float] = []
-    hooks = [m.register_forward_hook(lambda _m, inp, _o: scores.append(float(norm_input_peaks(inp[0]).max())))
-             for m in model.modules() if isinstance(m, (ConditionalInstanceNorm, ConditionalAffine))]
-    try:
-        dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-        model(content.to(dev, dtype), style_weights)
-    finally:
-        for h in hooks:
-            h.remove()
-    return max(scores) if scores else 0.0
+    return diagnose(model, content, style_weights)["droplet"]
 
 
-@torch.no_grad()
-@torch.no_grad()
 def dead_fraction(model: TransformerNet, content: torch.Tensor,
                   style_weights: torch.Tensor | Sequence[float] | None = None) -> float:
     """The fraction of output pixels where every activation feeding the output layer is off (<= 0).
@@ -274,15 +288,7 @@ def dead_fraction(model: TransformerNet, content: torch.Tensor,
     --alive-weight`` revives such pixels (the shipped gallery: under 0.1 %), though that alone did not
     remove the blob (docs/training.md, session 16).
     """
-    seen: list[torch.Tensor] = []
-    hook = model.up[-1].register_forward_pre_hook(lambda _m, inp: seen.append(inp[0]))
-    try:
-        dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
-        model(content.to(dev, dtype), style_weights)
-    finally:
-        hook.remove()
-    h, w = content.shape[-2:]
-    return float((seen[0][..., :h, :w] <= 0).all(dim=1).float().mean())
+    return diagnose(model, content, style_weights)["dead"]
 
 
 @torch.no_grad()
