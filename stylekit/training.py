@@ -502,6 +502,15 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def expected_last_step(step: int, steps: int, done: int, elapsed: float, budget_s: float | None) -> int:
+    """The step a run will stop at: ``steps``, or earlier where the time budget ends first (at the rate of
+    the ``done`` steps of this process's ``elapsed`` seconds). The progress bar and the log's ETA use it,
+    so a run given ``--steps 100000 --time-budget 60`` shows the hour it has, not the 80 it would need."""
+    if budget_s is None or done <= 0 or elapsed <= 0:
+        return steps
+    return min(steps, step + int(max(0.0, budget_s - elapsed) * done / elapsed))
+
+
 class _StopOnSigterm:
     """While active (main thread only), SIGTERM sets ``requested`` instead of killing the process, so a
     scheduler's or ``kill``'s stop ends the training loop after the current step, with a checkpoint."""
@@ -654,13 +663,15 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
                 step += 1
                 losses = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
                 if bar is not None:
+                    el = time.time() - t0
+                    done = step - bar.initial
+                    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
+                    bar.total = expected_last_step(step, cfg.steps, done, el, budget_s)
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {"lr": f"{cur_lr:.2g}"},
                                     refresh=False)
                     if not tty and (step % cfg.log_every == 0 or step == cfg.steps):
-                        el = time.time() - t0
-                        done = step - bar.initial
-                        eta = el / max(1, done) * (cfg.steps - step)
+                        eta = el / max(1, done) * (bar.total - step)
                         bar.write(f"step {step}/{cfg.steps} " + " ".join(f"{k}={v:.4g}" for k, v in losses.items())
                                   + f" lr={cur_lr:.2g} elapsed={_fmt_time(el)} eta={_fmt_time(eta)}",
                                   file=sys.stderr)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from stylekit.errors import ParameterError, WeightsError
 from stylekit.feedforward import TransformerNet
 from stylekit.images import save_image
-from stylekit.training import (CHECKPOINT_NAME, CropSampler, ImageFolder, StepContext, TrainConfig, lr_at,
-                               read_checkpoint, save_checkpoint, split_files, train)
+from stylekit.training import (CHECKPOINT_NAME, CropSampler, ImageFolder, StepContext, TrainConfig,
+                               expected_last_step, lr_at, read_checkpoint, save_checkpoint, split_files, train)
 from tests.conftest import synthetic_image
 
 TINY = dict(width=(4, 8, 8), blocks=1)
@@ -122,6 +122,15 @@ def test_lr_schedule_decays():
     cfg = TrainConfig(steps=100, lr=1e-3, lr_final=0.1, decay_start=0.5)
     assert lr_at(cfg, 0) == lr_at(cfg, 49) == 1e-3
     assert lr_at(cfg, 75) < 1e-3 and abs(lr_at(cfg, 100) - 1e-4) < 1e-9
+
+
+def test_progress_counts_to_where_the_time_budget_ends():
+    # 100 steps in 50 s, 600 s budget: the run ends near step 1200, not at the 100000 it was given
+    assert expected_last_step(100, 100000, 100, 50.0, 600.0) == 1200
+    assert expected_last_step(100, 500, 100, 50.0, 600.0) == 500  # the step count ends first
+    assert expected_last_step(100, 100000, 100, 50.0, None) == 100000  # no budget
+    assert expected_last_step(300, 100000, 100, 700.0, 600.0) == 300  # past the budget: this step is the last
+    assert expected_last_step(10, 100000, 0, 0.0, 600.0) == 100000  # nothing measured yet
 
 
 def test_training_lowers_the_loss(tmp_path, fast_loss):
