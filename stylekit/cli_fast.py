@@ -244,6 +244,10 @@ def train_fast(a: argparse.Namespace) -> int:
     names = [style_name(p) for p in a.style]
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
+    if a.norm == "down-only" and not a.alive_weight and not a.init and not a.resume:
+        print("warning: --norm down-only from scratch without --alive-weight: session 17's run of this left every "
+              "pixel as the photo within 100 steps (no normalization keeps the last ReLUs on); --alive-weight 100 "
+              "trained (docs/training.md)", file=sys.stderr)
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
@@ -332,7 +336,7 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--norm", choices=NORMS, default="instance",
                    help="instance: instance norm in every layer; down-only: only in the downsampling layers, "
                         "per-style affines after them (no statistics the net could steer: no 'droplet'); "
-                        "--init from an instance-norm net converts it")
+                        "--init from an instance-norm net converts it; from scratch, use it with --alive-weight")
     p.add_argument("--leaky", type=finite_float(0, 0.5), default=0.0, metavar="SLOPE",
                    help="negative slope of leaky ReLUs (0 = ReLU). A region where every ReLU before the output "
                         "is off gets no gradient and stays as the photo; --init from a ReLU net keeps its weights")

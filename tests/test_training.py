@@ -289,6 +289,23 @@ def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path
     assert not (tmp_path / "c" / CHECKPOINT_NAME).exists()
 
 
+def test_train_fast_warns_of_a_down_only_net_from_scratch_without_the_dead_pixel_penalty(tmp_path, capsys):
+    """Session 17: down-only from scratch died (every pixel left as the photo) unless --alive-weight was on."""
+    from stylekit.cli import main
+
+    data = _photo_folder(tmp_path / "data", n=6)
+    style = tmp_path / "style.png"
+    save_image(synthetic_image(48, 48, 1, "style"), style)
+    common = ["train-fast", "--style", str(style), "--data", str(data), "--steps", "1", "--batch-size", "1",
+              "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32",
+              "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0", "--norm", "down-only"]
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    assert "warning: --norm down-only from scratch without --alive-weight" in capsys.readouterr().err
+    assert main(common + ["--out", str(tmp_path / "b"), "--alive-weight", "100"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_train_fast_leaky_starts_from_a_relu_net_with_its_weights(tmp_path, capsys):
     """``train-fast --leaky 0.05 --init <ReLU weights>`` keeps the weights, swaps the activation and records
     it in the file's architecture; a bad slope is a one-line usage error."""
