@@ -245,9 +245,10 @@ def train_fast(a: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise ParameterError(f"style images need distinct file names, got {names}")
     if a.norm == "down-only" and not a.alive_weight and not a.init and not a.resume:
-        print("warning: --norm down-only from scratch without --alive-weight: session 17's run of this left every "
-              "pixel as the photo within 100 steps (no normalization keeps the last ReLUs on); --alive-weight 100 "
-              "trained (docs/training.md)", file=sys.stderr)
+        print("warning: --norm down-only from scratch without --alive-weight: with no normalization after the "
+              "downsampling layers, the activations feeding the output layer can all turn off, and the net then "
+              "returns the photo (it did within 100 steps in docs/training.md, session 17); add --alive-weight 100",
+              file=sys.stderr)
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,

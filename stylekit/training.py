@@ -634,6 +634,7 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
 
         bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True, mininterval=1 if tty else 60,
                    file=sys.stderr)
+    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
     model.train()
     finished = step >= cfg.steps
     with _StopOnSigterm() as term:
@@ -641,7 +642,7 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
             while step < cfg.steps:
                 if cancel is not None and cancel():
                     break
-                if cfg.time_budget is not None and time.time() - t0 > cfg.time_budget * 60:
+                if budget_s is not None and time.time() - t0 > budget_s:
                     if is_main:
                         print(f"time budget of {cfg.time_budget} min reached at step {step}; saving",
                               file=sys.stderr)
@@ -665,7 +666,6 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
                 if bar is not None:
                     el = time.time() - t0
                     done = step - bar.initial
-                    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
                     bar.total = expected_last_step(step, cfg.steps, done, el, budget_s)
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {"lr": f"{cur_lr:.2g}"},

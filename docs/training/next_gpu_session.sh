@@ -23,8 +23,8 @@ STYLES="$S/vangogh_starry_night.jpg $S/munch_the_scream.jpg $S/klimt_the_kiss.jp
 mkdir -p runs logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch, onnxruntime as o; print(torch.__version__, torch.cuda.is_available(), o.__version__, o.get_available_providers())" 2>&1 | tee -a logs/gpu.txt
-FF="--style $STYLES --data $D --steps 100000 --batch-size 8 --crop 384 --style-size 512 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --content-weight 1 --style-weight 25 --tv-weight 10 --lr 1e-3 --lr-final 0.05 --decay-start 0.3 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --log-every 100 --device ${DEV:-auto}"
-$PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight 100 --norm down-only > logs/ff_down.log 2>&1 &
+FF="--style $STYLES --data $D --steps 100000 --batch-size 8 --crop 384 --style-size 512 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --content-weight 1 --tv-weight 10 --lr 1e-3 --lr-final 0.05 --decay-start 0.3 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --log-every 100 --device ${DEV:-auto}"
+$PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 25 > logs/ff_down.log 2>&1 &
 $PY -m stylekit train-fast $FF --out runs/ff_down50 --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 50 > logs/ff_down50.log 2>&1 &
 AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
 $PY -m stylekit train-adain $AD --out runs/ad_cont --export runs/adain_cont.safetensors > logs/ad_cont.log 2>&1 &
