@@ -32,8 +32,8 @@ from typing import Sequence
 import torch
 
 from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
-from .errors import ParameterError
-from .feedforward import NORMS
+from .errors import ParameterError, TrainingStalled
+from .feedforward import NORMS, TransformerNet, output_feed_norm
 
 
 def _layers(s: str) -> list[str]:
@@ -46,13 +46,17 @@ def _layers(s: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+DEAD_PATIENCE = 50  # steps of a completely dead net before train-fast stops (FastStyleLoss._stop_if_dead)
+
+
 class FastStyleLoss:
     """The loss closure for :func:`stylekit.training.train` (see the module docstring)."""
 
     def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
-                 loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0) -> None:
+                 loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
+                 dead_patience: int = DEAD_PATIENCE) -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -68,6 +72,8 @@ class FastStyleLoss:
             raise ParameterError(f"style_tiles must be 1..8, got {style_tiles!r}")
         self.tiles = int(style_tiles)
         self.aw = float(alive_weight)
+        self.dead_patience = int(dead_patience)
+        self.dead_steps = 0   # consecutive steps at which every pixel of the batch was dead
         self.num_styles = len(styles)
         sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
         if len(sw) == 1:
@@ -103,10 +109,9 @@ class FastStyleLoss:
         w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
         pre: list[torch.Tensor] = []
         hook = None
-        if self.aw > 0:  # the activations feeding the output layer, before their ReLU
-            from .feedforward import output_feed_norm
-
-            hook = output_feed_norm(getattr(net, "module", net)).register_forward_hook(lambda _m, _i, o: pre.append(o))
+        inner = getattr(net, "module", net)
+        if isinstance(inner, TransformerNet):  # the activations feeding the output layer, before their ReLU
+            hook = output_feed_norm(inner).register_forward_hook(lambda _m, _i, o: pre.append(o))
         try:
             out = net(batch, w)
         finally:
@@ -149,11 +154,29 @@ class FastStyleLoss:
         loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
         logs = {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
                 "range": float(over.detach())}
-        if pre:
+        if pre and self.aw > 0:
             dead = dead_pixel_penalty(pre[0])
             loss = loss + self.aw * dead
             logs["dead"] = float(dead.detach())
+        if pre and self.aw == 0 and not inner.negative_slope:
+            self._stop_if_dead(pre[0], ctx.step)
         return loss, logs
+
+    def _stop_if_dead(self, pre: torch.Tensor, step: int) -> None:
+        """Stop a run whose net has died: every activation feeding the output layer off at every pixel of
+        ``dead_patience`` batches in a row. Through plain ReLUs and without ``--alive-weight`` no gradient
+        can reach those activations again, so the net would return the photo (plus a constant) for the rest
+        of the run (session 17's down-only net did within 100 steps). With DDP all ranks decide together."""
+        with torch.no_grad():
+            all_dead = torch.tensor(float(bool((pre.amax(dim=1) <= 0).all())), device=pre.device)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(all_dead, op=torch.distributed.ReduceOp.MIN)
+        self.dead_steps = self.dead_steps + 1 if all_dead.item() == 1.0 else 0
+        if self.dead_steps >= self.dead_patience:
+            raise TrainingStalled(
+                f"training stopped at step {step}: for {self.dead_steps} steps every activation feeding the output "
+                "layer was off at every pixel, so the network returns the photo and no gradient can reach it "
+                "again; start over with --alive-weight 100 (or --leaky 0.05); see docs/training.md")
 
 
 def dead_pixel_penalty(pre: torch.Tensor) -> torch.Tensor:
@@ -205,7 +228,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
     """Load ``--init`` weights into ``net``: the same architecture, or an instance-norm net into a
     ``norm="down-only"`` one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on
     ``calibration_photos`` center crops of evenly spaced training photos)."""
-    from .feedforward import TransformerNet, to_down_only
+    from .feedforward import to_down_only
     from .training import center_crops, load_model_state
     from .weights import fast_model_from_file
 
@@ -232,7 +255,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
 
 
 def train_fast(a: argparse.Namespace) -> int:
-    from .feedforward import TransformerNet, one_hot
+    from .feedforward import one_hot
     from .images import load_image
     from .training import CHECKPOINT_NAME, ImageFolder, TrainConfig, resolve_device, train, use_bf16
     from .weights import training_record

@@ -20,3 +20,7 @@ class WeightsError(StyleKitError):
 
 class Cancelled(StyleKitError):
     """A long operation was cancelled by its caller."""
+
+
+class TrainingStalled(StyleKitError):
+    """A training run can no longer learn (e.g. a dead network); the message says how to start over."""

@@ -306,6 +306,87 @@ def test_train_fast_warns_of_a_down_only_net_from_scratch_without_the_dead_pixel
     assert "warning" not in capsys.readouterr().err
 
 
+def _kill_output_feed(net) -> None:
+    """Every activation feeding the output layer negative at every pixel (a dead net)."""
+    from stylekit.feedforward import output_feed_norm
+
+    with torch.no_grad():
+        output_feed_norm(net).gamma.zero_()
+        output_feed_norm(net).beta.fill_(-100.0)
+
+
+def test_fast_loss_stops_a_dead_relu_net_after_the_patience_and_not_otherwise():
+    """A net whose output layer sees only zeros at every pixel returns the photo and, through plain ReLUs
+    and without the dead-pixel penalty, can never learn again: the loss stops the run after
+    ``dead_patience`` such steps with a message that says how to start over."""
+    from stylekit.cli_fast import FastStyleLoss
+    from stylekit.errors import StyleKitError, TrainingStalled
+    from stylekit.feedforward import TransformerNet
+    from stylekit.training import StepContext
+
+    styles = [synthetic_image(48, 48, 1, "style")]
+    kw = dict(style_layers=["relu1_1"], content_layer="relu1_1", style_weight=1.0, content_weight=1.0,
+              tv_weight=1.0, device=torch.device("cpu"), dead_patience=3)
+    batch = torch.stack([synthetic_image(32, 32, i, "content")[0] for i in range(2)])
+    ctx = StepContext(0, torch.device("cpu"), torch.Generator())
+    net = TransformerNet(1, (4, 8, 8), 1, norm="down-only")
+    loss = FastStyleLoss(styles, **kw)
+    for _ in range(5):   # alive: never stops
+        loss(net, batch, ctx)
+    _kill_output_feed(net)
+    with torch.no_grad():
+        assert torch.allclose(net(batch), batch + net.up[-1].conv.bias.view(1, 3, 1, 1), atol=1e-6)  # the photo
+    loss(net, batch, ctx)
+    loss(net, batch, ctx)
+    with pytest.raises(TrainingStalled, match="--alive-weight") as e:
+        loss(net, batch, ctx)
+    assert isinstance(e.value, StyleKitError) and "every activation feeding the output layer" in str(e.value)
+    # the penalty (or a leaky slope) gives the net a way back: no stop
+    penalized = FastStyleLoss(styles, alive_weight=10.0, **kw)
+    leaky = TransformerNet(1, (4, 8, 8), 1, norm="down-only", negative_slope=0.05)
+    _kill_output_feed(leaky)
+    for _ in range(5):
+        penalized(net, batch, ctx)
+        FastStyleLoss(styles, **kw)(leaky, batch, ctx)
+
+
+def test_train_fast_stops_a_dead_net_with_a_one_line_message(tmp_path, capsys):
+    """``train-fast --init`` a dead net (no --alive-weight): exit 2 after the patience, one line, no
+    traceback, instead of training on a net that returns the photo."""
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    from stylekit.cli import main
+    from stylekit.cli_fast import DEAD_PATIENCE
+    from stylekit.feedforward import output_feed_norm
+    from stylekit.weights import fast_model_from_file
+
+    data = _photo_folder(tmp_path / "data", n=6)
+    style = tmp_path / "style.png"
+    save_image(synthetic_image(48, 48, 1, "style"), style)
+    common = ["train-fast", "--style", str(style), "--data", str(data), "--batch-size", "1", "--crop", "32",
+              "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32", "--style-layers", "relu1_1",
+              "--content-layer", "relu1_1", "--preview-every", "0", "--norm", "down-only"]
+    assert main(common + ["--steps", "1", "--alive-weight", "1", "--out", str(tmp_path / "a")]) == 0
+    src = tmp_path / "a" / CHECKPOINT_NAME
+    net = fast_model_from_file(src)
+    names = {id(p): n for n, p in net.named_parameters()}
+    tensors = load_file(str(src))
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    norm = output_feed_norm(net)
+    tensors[f"model.{names[id(norm.gamma)]}"].zero_()
+    tensors[f"model.{names[id(norm.beta)]}"].fill_(-100.0)
+    dead = tmp_path / "dead.safetensors"
+    save_file(tensors, str(dead), metadata=meta)
+    capsys.readouterr()
+    assert main(common + ["--steps", str(DEAD_PATIENCE + 20), "--init", str(dead), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert f"training stopped at step {DEAD_PATIENCE - 1}" in last and "--alive-weight 100" in last
+    assert "Traceback" not in err
+
+
 def test_train_fast_leaky_starts_from_a_relu_net_with_its_weights(tmp_path, capsys):
     """``train-fast --leaky 0.05 --init <ReLU weights>`` keeps the weights, swaps the activation and records
     it in the file's architecture; a bad slope is a one-line usage error."""
