@@ -218,6 +218,41 @@ def _ddp_worker(rank: int, world: int, port: int, folder: str, out: str) -> None
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, os.path.join(out, f"rank{rank}.safetensors"))
 
 
+def _ddp_dead_worker(rank: int, world: int, port: int, folder: str, out: str) -> None:
+    from stylekit.cli_fast import FastStyleLoss
+    from stylekit.errors import TrainingStalled
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    data = ImageFolder(folder, load_size=40)
+    torch.manual_seed(0)
+    net = TransformerNet(1, **TINY, norm="down-only")
+    _kill_output_feed(net)
+    loss = FastStyleLoss([synthetic_image(48, 48, 1, "style")], ["relu1_1"], "relu1_1", style_weight=1.0,
+                         content_weight=1.0, tv_weight=1.0, device=torch.device("cpu"), dead_patience=2)
+    try:
+        train(net, loss, data, _config(out, steps=6, checkpoint_every=1e6), progress=False)
+    except TrainingStalled as e:
+        with open(os.path.join(out, f"rank{rank}.stalled"), "w") as f:
+            f.write(str(e))
+
+
+def test_ddp_ranks_stop_a_dead_net_together(tmp_path):
+    """Both ranks of a DDP run stop a dead net at the same step (they decide together: no rank is left
+    waiting in an all-reduce)."""
+    import torch.multiprocessing as mp
+
+    from demo.procs import free_port
+
+    folder = _photo_folder(tmp_path / "photos", n=6)
+    out = tmp_path / "ddp"
+    out.mkdir()
+    mp.spawn(_ddp_dead_worker, args=(2, free_port(), str(folder), str(out)), nprocs=2, join=True)
+    msgs = [(out / f"rank{r}.stalled").read_text() for r in range(2)]
+    assert msgs[0] == msgs[1] and "training stopped at step 1" in msgs[0]
+
+
 def test_ddp_two_processes_stay_in_sync(tmp_path):
     import torch.multiprocessing as mp
 
