@@ -24,6 +24,16 @@ def _photo_folder(path, n=10, size=(40, 48)):
     return path
 
 
+def _tiny_fast_cli(tmp_path) -> list[str]:
+    """``train-fast`` arguments for a tiny one-style net on six synthetic photos (without --steps, --out)."""
+    data = _photo_folder(tmp_path / "data", n=6)
+    style = tmp_path / "style.png"
+    save_image(synthetic_image(48, 48, 1, "style"), style)
+    return ["train-fast", "--style", str(style), "--data", str(data), "--batch-size", "1", "--crop", "32",
+            "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32", "--style-layers", "relu1_1",
+            "--content-layer", "relu1_1", "--preview-every", "0"]
+
+
 def _config(out, **kw):
     base = dict(out=str(out), steps=6, batch_size=2, crop=32, lr=1e-2, seed=3, device="cpu", threads=None,
                 checkpoint_every=1e6, preview_every=0, decay_start=0.5, lr_final=0.1)
@@ -205,12 +215,17 @@ def _ddp_loss(net, batch, ctx):
     return loss, {}
 
 
-def _ddp_worker(rank: int, world: int, port: int, folder: str, out: str) -> None:
+def _ddp_setup(rank: int, world: int, port: int, folder: str) -> ImageFolder:
+    """The torchrun environment of one of ``world`` CPU processes, one thread, seed 0; the photos."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    data = ImageFolder(folder, load_size=40)
     torch.manual_seed(0)
+    return ImageFolder(folder, load_size=40)
+
+
+def _ddp_worker(rank: int, world: int, port: int, folder: str, out: str) -> None:
+    data = _ddp_setup(rank, world, port, folder)
     net = TransformerNet(1, **TINY)
     train(net, _ddp_loss, data, _config(out, steps=4, checkpoint_every=1e6), progress=False)
     from safetensors.torch import save_file
@@ -222,11 +237,7 @@ def _ddp_dead_worker(rank: int, world: int, port: int, folder: str, out: str) ->
     from stylekit.cli_fast import FastStyleLoss
     from stylekit.errors import TrainingStalled
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    data = ImageFolder(folder, load_size=40)
-    torch.manual_seed(0)
+    data = _ddp_setup(rank, world, port, folder)
     net = TransformerNet(1, **TINY, norm="down-only")
     _kill_output_feed(net)
     loss = FastStyleLoss([synthetic_image(48, 48, 1, "style")], ["relu1_1"], "relu1_1", style_weight=1.0,
@@ -306,12 +317,7 @@ def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path
     from stylekit.cli import main
     from stylekit.weights import fast_model_from_file
 
-    data = _photo_folder(tmp_path / "data", n=6)
-    style = tmp_path / "style.png"
-    save_image(synthetic_image(48, 48, 1, "style"), style)
-    common = ["train-fast", "--style", str(style), "--data", str(data), "--steps", "2", "--batch-size", "1",
-              "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32",
-              "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0"]
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "2"]
     assert main(common + ["--out", str(tmp_path / "a")]) == 0
     first = tmp_path / "a" / CHECKPOINT_NAME
     assert main(common + ["--out", str(tmp_path / "b"), "--norm", "down-only", "--init", str(first)]) == 0
@@ -328,12 +334,7 @@ def test_train_fast_warns_of_a_down_only_net_from_scratch_without_the_dead_pixel
     """Session 17: down-only from scratch died (every pixel left as the photo) unless --alive-weight was on."""
     from stylekit.cli import main
 
-    data = _photo_folder(tmp_path / "data", n=6)
-    style = tmp_path / "style.png"
-    save_image(synthetic_image(48, 48, 1, "style"), style)
-    common = ["train-fast", "--style", str(style), "--data", str(data), "--steps", "1", "--batch-size", "1",
-              "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32",
-              "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0", "--norm", "down-only"]
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "1", "--norm", "down-only"]
     capsys.readouterr()
     assert main(common + ["--out", str(tmp_path / "a")]) == 0
     assert "warning: --norm down-only from scratch without --alive-weight" in capsys.readouterr().err
@@ -396,12 +397,7 @@ def test_train_fast_stops_a_dead_net_with_a_one_line_message(tmp_path, capsys):
     from stylekit.feedforward import output_feed_norm
     from stylekit.weights import fast_model_from_file
 
-    data = _photo_folder(tmp_path / "data", n=6)
-    style = tmp_path / "style.png"
-    save_image(synthetic_image(48, 48, 1, "style"), style)
-    common = ["train-fast", "--style", str(style), "--data", str(data), "--batch-size", "1", "--crop", "32",
-              "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32", "--style-layers", "relu1_1",
-              "--content-layer", "relu1_1", "--preview-every", "0", "--norm", "down-only"]
+    common = _tiny_fast_cli(tmp_path) + ["--norm", "down-only"]
     assert main(common + ["--steps", "1", "--alive-weight", "1", "--out", str(tmp_path / "a")]) == 0
     src = tmp_path / "a" / CHECKPOINT_NAME
     net = fast_model_from_file(src)
@@ -428,12 +424,7 @@ def test_train_fast_leaky_starts_from_a_relu_net_with_its_weights(tmp_path, caps
     from stylekit.cli import main
     from stylekit.weights import fast_model_from_file
 
-    data = _photo_folder(tmp_path / "data", n=6)
-    style = tmp_path / "style.png"
-    save_image(synthetic_image(48, 48, 1, "style"), style)
-    common = ["train-fast", "--style", str(style), "--data", str(data), "--batch-size", "1",
-              "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32",
-              "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0"]
+    common = _tiny_fast_cli(tmp_path)
     assert main(common + ["--steps", "2", "--out", str(tmp_path / "a")]) == 0
     first = tmp_path / "a" / CHECKPOINT_NAME
     capsys.readouterr()
@@ -471,13 +462,8 @@ def test_train_fast_alive_weight_trains_and_logs_the_dead_term(tmp_path, capsys)
     from stylekit.cli import main
     from stylekit.weights import fast_model_from_file
 
-    data = _photo_folder(tmp_path / "data", n=6)
-    style = tmp_path / "style.png"
-    save_image(synthetic_image(48, 48, 1, "style"), style)
-    args = ["train-fast", "--style", str(style), "--data", str(data), "--steps", "2", "--batch-size", "1",
-            "--crop", "32", "--width", "4", "8", "8", "--blocks", "1", "--style-size", "32", "--log-every", "1",
-            "--style-layers", "relu1_1", "--content-layer", "relu1_1", "--preview-every", "0",
-            "--alive-weight", "10", "--out", str(tmp_path / "a")]
+    args = _tiny_fast_cli(tmp_path) + ["--steps", "2", "--log-every", "1", "--alive-weight", "10",
+                                       "--out", str(tmp_path / "a")]
     assert main(args) == 0
     assert "dead=" in capsys.readouterr().err
     net = fast_model_from_file(tmp_path / "a" / CHECKPOINT_NAME)
