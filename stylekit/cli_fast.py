@@ -33,7 +33,7 @@ import torch
 
 from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError, TrainingStalled
-from .feedforward import NORMS, TransformerNet, output_feed_norm
+from .feedforward import NORMS, TransformerNet, dead_pixels, output_feed_norm
 
 
 def _layers(s: str) -> list[str]:
@@ -168,7 +168,7 @@ class FastStyleLoss:
         can reach those activations again, so the net would return the photo (plus a constant) for the rest
         of the run (session 17's down-only net did within 100 steps). With DDP all ranks decide together."""
         with torch.no_grad():
-            all_dead = torch.tensor(float(bool((pre.amax(dim=1) <= 0).all())), device=pre.device)
+            all_dead = torch.tensor(float(bool(dead_pixels(pre).all())), device=pre.device)
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.all_reduce(all_dead, op=torch.distributed.ReduceOp.MIN)
         self.dead_steps = self.dead_steps + 1 if all_dead.item() == 1.0 else 0

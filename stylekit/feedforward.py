@@ -246,6 +246,12 @@ def output_feed_norm(model: TransformerNet) -> nn.Module:
     return model.up[-2].norm
 
 
+def dead_pixels(pre: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) bool: where every activation feeding the output layer (``pre``, (B, C, H, W), before its
+    ReLU) is off, so the output there is the input plus a constant (:func:`dead_fraction`)."""
+    return (pre <= 0).all(dim=1)
+
+
 @torch.no_grad()
 def diagnose(model: TransformerNet, content: torch.Tensor,
              style_weights: torch.Tensor | Sequence[float] | None = None) -> dict[str, float]:
@@ -263,7 +269,7 @@ def diagnose(model: TransformerNet, content: torch.Tensor,
             h.remove()
     h, w = content.shape[-2:]
     return {"droplet": max(scores) if scores else 0.0,
-            "dead": float((feed[0][..., :h, :w] <= 0).all(dim=1).float().mean())}
+            "dead": float(dead_pixels(feed[0][..., :h, :w]).float().mean())}
 
 
 def droplet_score(model: TransformerNet, content: torch.Tensor,
