@@ -12,6 +12,11 @@ Relative distances, not their squares: the gradient does not grow with the error
 of squared Gram losses (which wreck Adam's second-moment estimates) do not happen.
 - TV:      mean squared difference of neighbouring pixels
 - range:   mean squared distance of the raw output from [0, 1]
+- distill: (``--teacher``) mean absolute difference from a trained network's clamped output for the same
+  crop and style, left out where the teacher has a droplet (:func:`droplet_mask`): a new architecture
+  learns a trained gallery's mapping in per-pixel steps, and fills the teacher's blob from the rest.
+  With every style weight and the content weight at 0 the encoder is not run at all (several times
+  cheaper a step).
 
 The encoder sees the output as a user will: clamped to [0, 1] (a straight-through clamp, so gradients
 still flow; ``--loss-on raw`` restores the old behaviour). Trained on the raw output, a network learns to
@@ -33,7 +38,7 @@ import torch
 
 from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError, TrainingStalled
-from .feedforward import NORMS, TransformerNet, dead_pixels, output_feed_norm
+from .feedforward import NORMS, TransformerNet, dead_pixels, norm_input_peaks, output_feed_norm
 
 
 def _layers(s: str) -> list[str]:
@@ -47,6 +52,30 @@ def _layers(s: str) -> list[str]:
 
 
 DEAD_PATIENCE = 50  # steps of a completely dead net before train-fast stops (FastStyleLoss._stop_if_dead)
+DROPLET_Z = 5.0     # droplet_mask: positions whose channels stand this many standard deviations out ...
+DROPLET_GROW = 12   # ... and this many pixels around them (the blob's bright rim)
+
+
+@torch.no_grad()
+def droplet_mask(teacher: TransformerNet, x: torch.Tensor, style_weights: torch.Tensor,
+                 z: float = DROPLET_Z, grow: int = DROPLET_GROW) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's clamped output for ``x`` and a (B, 1, H, W) mask that is 0 on its droplets.
+
+    A droplet (the rimmed blob of the instance-norm gallery, docs/training.md sessions 14-16) is where the
+    channels entering the teacher's last norm stand ``z`` or more standard deviations out of their image
+    statistics (:func:`~stylekit.feedforward.norm_input_peaks`: about 1 elsewhere, 11-19 in the blob);
+    the mask is 0 there and ``grow`` pixels around it, 1 elsewhere.
+    """
+    inp: list[torch.Tensor] = []
+    hook = output_feed_norm(teacher).register_forward_hook(lambda _m, i, _o: inp.append(i[0]))
+    try:
+        out = teacher(x, style_weights).clamp(0, 1)
+    finally:
+        hook.remove()
+    h, w = x.shape[-2:]
+    peak = (norm_input_peaks(inp[0])[:, None, :h, :w] >= z).float()
+    drop = torch.nn.functional.max_pool2d(peak, 2 * grow + 1, 1, grow) if grow > 0 else peak
+    return out, 1.0 - drop
 
 
 class FastStyleLoss:
@@ -56,7 +85,8 @@ class FastStyleLoss:
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
                  loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
-                 dead_patience: int = DEAD_PATIENCE) -> None:
+                 dead_patience: int = DEAD_PATIENCE, teacher: TransformerNet | None = None,
+                 teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0) -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -81,6 +111,14 @@ class FastStyleLoss:
         if len(sw) != self.num_styles:
             raise ParameterError(f"--style-weight takes one value or one per style ({self.num_styles}), got {len(sw)}")
         self.sw = torch.tensor(sw, device=device)   # per style
+        self.dw = float(distill_weight)
+        if (teacher is None) != (self.dw == 0):
+            raise ParameterError("--teacher needs --distill-weight > 0 (and a distill weight needs a --teacher)")
+        self.teacher = teacher.to(device).eval().requires_grad_(False) if teacher is not None else None
+        self.teacher_styles = torch.tensor(list(teacher_styles) if teacher_styles is not None
+                                           else range(self.num_styles), device=device)
+        # the encoder only runs when a loss needs it (pure distillation does without)
+        self.use_encoder = self.cw > 0 or any(v > 0 for v in sw)
         with torch.no_grad():
             feats = [self.enc(s.to(device), self.style_layers) for s in styles]
             # (S, C, C) per layer
@@ -102,8 +140,6 @@ class FastStyleLoss:
         return (torch.arange(batch) + step * batch) % self.num_styles
 
     def __call__(self, net, batch: torch.Tensor, ctx) -> tuple[torch.Tensor, dict[str, float]]:
-        from .losses import gram_matrix
-
         b = batch.shape[0]
         idx = self.style_indices(ctx.step, b).to(batch.device)
         w = torch.nn.functional.one_hot(idx, self.num_styles).to(batch.dtype)
@@ -119,6 +155,36 @@ class FastStyleLoss:
                 hook.remove()
         # what the user will see: clamped, with the identity's gradient (straight-through)
         seen = out + (out.clamp(0, 1) - out).detach() if self.clamped else out
+        content = torch.zeros((), device=batch.device)
+        style = torch.zeros(b, device=batch.device)   # per sample
+        if self.use_encoder:
+            content, style = self._perceptual(seen, batch, idx)
+        o = out.float()
+        tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
+        over = (o - o.clamp(0, 1)).pow(2).mean()
+        loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
+        logs = {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
+                "range": float(over.detach())}
+        if self.teacher is not None:
+            tw = torch.nn.functional.one_hot(self.teacher_styles[idx], self.teacher.num_styles).to(batch.dtype)
+            target, keep = droplet_mask(self.teacher, batch, tw)
+            distill = ((seen.float() - target.float()).abs() * keep).sum() / (keep.sum() * 3).clamp_min(1.0)
+            loss = loss + self.dw * distill
+            logs["distill"] = float(distill.detach())
+            logs["masked"] = float(1.0 - keep.mean())
+        if pre and self.aw > 0:
+            dead = dead_pixel_penalty(pre[0])
+            loss = loss + self.aw * dead
+            logs["dead"] = float(dead.detach())
+        if pre and self.aw == 0 and not inner.negative_slope:
+            self._stop_if_dead(pre[0], ctx.step)
+        return loss, logs
+
+    def _perceptual(self, seen: torch.Tensor, batch: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The content loss (a scalar) and the style loss (one value per sample) of the output ``seen``."""
+        from .losses import gram_matrix
+
+        b = batch.shape[0]
         fo = self.enc(seen, self.layers)
         with torch.no_grad():
             fc = self.enc(batch, (self.content_layer,))[self.content_layer]
@@ -148,19 +214,7 @@ class FastStyleLoss:
                 scale = (tm.flatten(1).norm(dim=1) + ts.flatten(1).norm(dim=1)).clamp_min(1e-8)
                 ms = ms + ((m - tm).flatten(1).norm(dim=1) + (sd - ts).flatten(1).norm(dim=1)) / scale
             style = style + ms / len(self.style_layers)
-        o = out.float()
-        tv = ((o[..., 1:, :] - o[..., :-1, :]).pow(2).mean() + (o[..., :, 1:] - o[..., :, :-1]).pow(2).mean())
-        over = (o - o.clamp(0, 1)).pow(2).mean()
-        loss = self.cw * content + (self.sw[idx] * style).mean() + self.tw * tv + self.rw * over
-        logs = {"style": float(style.detach().mean()), "content": float(content.detach()), "tv": float(tv.detach()),
-                "range": float(over.detach())}
-        if pre and self.aw > 0:
-            dead = dead_pixel_penalty(pre[0])
-            loss = loss + self.aw * dead
-            logs["dead"] = float(dead.detach())
-        if pre and self.aw == 0 and not inner.negative_slope:
-            self._stop_if_dead(pre[0], ctx.step)
-        return loss, logs
+        return content, style
 
     def _stop_if_dead(self, pre: torch.Tensor, step: int) -> None:
         """Stop a run whose net has died: every activation feeding the output layer off at every pixel of
@@ -223,6 +277,19 @@ def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: st
     return {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in init.state_dict().items()}
 
 
+def load_teacher(path: str, names: Sequence[str]) -> tuple[TransformerNet, list[int]]:
+    """``--teacher``: a trained feed-forward network holding every ``--style`` image's style (by file
+    name), and for each of those styles its index in the teacher."""
+    from .weights import fast_model_from_file
+
+    teacher = fast_model_from_file(path)
+    have = list(getattr(teacher, "style_names", []))
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ParameterError(f"--teacher '{path}' holds the styles {have}; it has no {missing}")
+    return teacher, [have.index(n) for n in names]
+
+
 def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
              calibration_photos: int = 16) -> None:
     """Load ``--init`` weights into ``net``: the same architecture, or an instance-norm net into a
@@ -274,8 +341,11 @@ def train_fast(a: argparse.Namespace) -> int:
               file=sys.stderr)
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
+    teacher, teacher_styles = load_teacher(a.teacher, names) if a.teacher else (None, None)
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
-                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight)
+                         device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight,
+                         teacher=teacher, teacher_styles=teacher_styles,
+                         distill_weight=a.distill_weight if teacher is not None else 0.0)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -295,7 +365,8 @@ def train_fast(a: argparse.Namespace) -> int:
             "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
                      "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles,
-                     "alive_weight": a.alive_weight}}
+                     "alive_weight": a.alive_weight, "teacher": a.teacher or "",
+                     "distill_weight": a.distill_weight if a.teacher else 0.0}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -368,6 +439,13 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="weight of the penalty on dead pixels: where every activation feeding the output layer is "
                         "negative (the output is left as the photo, and no gradient gets there through the ReLUs); "
                         "0 = off")
+    p.add_argument("--teacher", default=None, metavar="WEIGHTS",
+                   help="distill a trained network (a shipped .safetensors or a checkpoint holding the --style "
+                        "images' styles): the output is pulled towards the teacher's for the same crop and style, "
+                        "except on the teacher's droplets (rimmed blobs); with --style-weight 0 --content-weight 0 "
+                        "the VGG encoder is not run")
+    p.add_argument("--distill-weight", type=finite_float(0), default=10.0,
+                   help="weight of the --teacher term (mean absolute pixel difference, 0-1 scale)")
     p.add_argument("--no-residual", action="store_true",
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,

@@ -504,3 +504,103 @@ def test_tiled_style_loss_punishes_a_region_left_unstylized():
     assert abs(score(3, style) - score(1, style)) < 0.1
     with pytest.raises(ParameterError, match="style_tiles"):
         FastStyleLoss([style], style_tiles=0, **kw)
+
+
+def test_droplet_mask_leaves_out_the_teachers_spike_and_its_rim():
+    """``droplet_mask``: 0 where the channels entering the teacher's last norm stand out (a droplet,
+    injected here: every channel +40 on a 3 x 3 patch) and ``grow`` pixels around it, 1 elsewhere; the
+    target is the teacher's clamped output."""
+    from stylekit.cli_fast import droplet_mask
+    from stylekit.feedforward import one_hot, output_feed_norm
+
+    torch.manual_seed(0)
+    teacher = TransformerNet(2, **TINY).eval()
+    x = synthetic_image(64, 64, 1, "content")
+    w = one_hot(1, 2).unsqueeze(0)
+    target, keep = droplet_mask(teacher, x, w, grow=4)
+    assert keep.shape == (1, 1, 64, 64) and bool((keep == 1).all())   # no droplet: nothing left out
+    assert torch.allclose(target, teacher(x, w).clamp(0, 1))
+
+    def spike(_m, inp):
+        z = inp[0].clone()
+        z[..., 30:33, 40:43] += 40.0
+        return (z,) + tuple(inp[1:])
+
+    h = output_feed_norm(teacher).register_forward_pre_hook(spike)
+    try:
+        _, keep = droplet_mask(teacher, x, w, grow=4)
+    finally:
+        h.remove()
+    dropped = (keep[0, 0] == 0).nonzero()
+    assert dropped[:, 0].min() == 26 and dropped[:, 0].max() == 36    # the patch's rows 30-32, grown by 4
+    assert dropped[:, 1].min() == 36 and dropped[:, 1].max() == 46
+    assert int((keep == 0).sum()) == 11 * 11
+
+
+def test_distillation_pulls_a_fresh_net_towards_the_teacher_without_the_encoder(tmp_path):
+    """--teacher with the style and content weights at 0: the VGG encoder never runs, and training moves
+    a fresh network's output towards the teacher's."""
+    from stylekit.cli_fast import FastStyleLoss
+
+    torch.manual_seed(1)
+    teacher = TransformerNet(2, **TINY, residual=False).eval()
+    with torch.no_grad():  # two different styles (a fresh net's conditional norms start equal)
+        for name, p in teacher.named_parameters():
+            if name.endswith((".gamma", ".beta")):
+                p[1] += 0.5 * torch.randn_like(p[1])
+    styles = [synthetic_image(32, 32, 1, "style"), synthetic_image(32, 32, 2, "style")]
+    loss = FastStyleLoss(styles, ["relu1_1"], "relu1_1", style_weight=0.0, content_weight=0.0, tv_weight=0.0,
+                         device=torch.device("cpu"), range_weight=0.0, teacher=teacher, teacher_styles=[1, 0],
+                         distill_weight=1.0)
+
+    def no_encoder(*_a, **_k):
+        raise AssertionError("the encoder ran")
+
+    loss.enc = no_encoder
+    data = ImageFolder(_photo_folder(tmp_path / "photos"), load_size=40)
+    torch.manual_seed(2)
+    net = TransformerNet(2, **TINY, residual=False)
+    probe = data.validation_batch(1, 32).repeat(2, 1, 1, 1)
+
+    def distance():
+        with torch.no_grad():
+            return float(loss(net, probe, StepContext(0, torch.device("cpu"), torch.Generator()))[1]["distill"])
+
+    before = distance()
+    train(net, loss, data, _config(tmp_path / "run", steps=60), progress=False)
+    assert distance() < 0.7 * before
+    # the student's style 0 learns the teacher's style 1 (teacher_styles maps them)
+    with torch.no_grad():
+        own = (net(probe[:1], [1.0, 0.0]) - teacher(probe[:1], [0.0, 1.0]).clamp(0, 1)).abs().mean()
+        other = (net(probe[:1], [1.0, 0.0]) - teacher(probe[:1], [1.0, 0.0]).clamp(0, 1)).abs().mean()
+    assert own < other
+
+
+def test_train_fast_teacher_from_the_command_line(tmp_path, capsys):
+    """``train-fast --teacher``: trains and records the teacher; a teacher without the --style images'
+    styles, or a file that is not a network, is a one-line error."""
+    from stylekit.cli import main
+    from stylekit.weights import fast_model_from_file
+
+    common = _tiny_fast_cli(tmp_path)
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "t")]) == 0
+    teacher = tmp_path / "t" / CHECKPOINT_NAME
+    capsys.readouterr()
+    assert main(common + ["--steps", "2", "--log-every", "1", "--out", str(tmp_path / "s"), "--teacher", str(teacher),
+                          "--style-weight", "0", "--content-weight", "0", "--norm", "down-only",
+                          "--alive-weight", "100"]) == 0
+    assert "distill=" in capsys.readouterr().err
+    net = fast_model_from_file(tmp_path / "s" / CHECKPOINT_NAME)
+    assert net.metadata["loss"]["teacher"] == str(teacher) and net.metadata["loss"]["distill_weight"] == 10.0
+    other = tmp_path / "other.png"
+    save_image(synthetic_image(48, 48, 3, "style"), other)
+    args = common + ["--steps", "1", "--out", str(tmp_path / "x"), "--teacher", str(teacher)]
+    args[args.index("--style") + 1] = str(other)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--teacher" in err and "has no ['other']" in err and "Traceback" not in err
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a weights file")
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "y"), "--teacher", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.safetensors" in err and "Traceback" not in err
