@@ -78,6 +78,23 @@ def droplet_mask(teacher: TransformerNet, x: torch.Tensor, style_weights: torch.
     return out, 1.0 - drop
 
 
+def fill_holes(image: torch.Tensor, keep: torch.Tensor, step: int = 2) -> torch.Tensor:
+    """``image`` with the pixels where ``keep`` is 0 filled from their edge inwards, each ring with the mean
+    of the known pixels within ``step`` of it (onion peeling): the ``--distill-fill`` target inside the
+    teacher's droplets, the colours of their surroundings without the blob."""
+    k = 2 * step + 1
+    filled, have = image * keep, keep.clone()
+    for _ in range(max(image.shape[-2:])):
+        if bool((have > 0).all()):
+            break
+        num = torch.nn.functional.avg_pool2d(filled * have, k, 1, step, count_include_pad=False)
+        den = torch.nn.functional.avg_pool2d(have, k, 1, step, count_include_pad=False)
+        ring = (have == 0) & (den > 0)
+        filled = torch.where(ring, num / den.clamp_min(1e-6), filled)
+        have = torch.where(ring, torch.ones_like(have), have)
+    return torch.where(keep > 0, image, filled)
+
+
 class FastStyleLoss:
     """The loss closure for :func:`stylekit.training.train` (see the module docstring)."""
 
@@ -86,7 +103,8 @@ class FastStyleLoss:
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
                  loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
                  dead_patience: int = DEAD_PATIENCE, teacher: TransformerNet | None = None,
-                 teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0) -> None:
+                 teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0,
+                 distill_fill: bool = False) -> None:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
@@ -112,6 +130,7 @@ class FastStyleLoss:
             raise ParameterError(f"--style-weight takes one value or one per style ({self.num_styles}), got {len(sw)}")
         self.sw = torch.tensor(sw, device=device)   # per style
         self.dw = float(distill_weight)
+        self.fill = bool(distill_fill)
         if (teacher is None) != (self.dw == 0):
             raise ParameterError("--teacher needs --distill-weight > 0 (and a distill weight needs a --teacher)")
         self.teacher = teacher.to(device).eval().requires_grad_(False) if teacher is not None else None
@@ -168,10 +187,12 @@ class FastStyleLoss:
         if self.teacher is not None:
             tw = torch.nn.functional.one_hot(self.teacher_styles[idx], self.teacher.num_styles).to(batch.dtype)
             target, keep = droplet_mask(self.teacher, batch, tw)
+            logs["masked"] = float(1.0 - keep.mean())
+            if self.fill:  # the droplets' pixels get their surroundings' colours as the target
+                target, keep = fill_holes(target, keep), torch.ones_like(keep)
             distill = ((seen.float() - target.float()).abs() * keep).sum() / (keep.sum() * 3).clamp_min(1.0)
             loss = loss + self.dw * distill
             logs["distill"] = float(distill.detach())
-            logs["masked"] = float(1.0 - keep.mean())
         if pre and self.aw > 0:
             dead = dead_pixel_penalty(pre[0])
             loss = loss + self.aw * dead
@@ -345,7 +366,8 @@ def train_fast(a: argparse.Namespace) -> int:
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
                          device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight,
                          teacher=teacher, teacher_styles=teacher_styles,
-                         distill_weight=a.distill_weight if teacher is not None else 0.0)
+                         distill_weight=a.distill_weight if teacher is not None else 0.0,
+                         distill_fill=a.distill_fill)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -366,7 +388,8 @@ def train_fast(a: argparse.Namespace) -> int:
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
                      "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles,
                      "alive_weight": a.alive_weight, "teacher": a.teacher or "",
-                     "distill_weight": a.distill_weight if a.teacher else 0.0}}
+                     "distill_weight": a.distill_weight if a.teacher else 0.0,
+                     "distill_fill": bool(a.teacher and a.distill_fill)}}
     cfg = TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, scale=(a.scale_min, a.scale_max),
                       lr=a.lr, lr_final=a.lr_final, decay_start=a.decay_start, seed=a.seed, device=str(device),
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
@@ -446,6 +469,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                         "the VGG encoder is not run")
     p.add_argument("--distill-weight", type=finite_float(0), default=10.0,
                    help="weight of the --teacher term (mean absolute pixel difference, 0-1 scale)")
+    p.add_argument("--distill-fill", action="store_true",
+                   help="inside the teacher's droplets, pull the output towards their surroundings' colours "
+                        "(default: no target there); for a student that starts with the teacher's blobs (--init)")
     p.add_argument("--no-residual", action="store_true",
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,

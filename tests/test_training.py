@@ -604,3 +604,23 @@ def test_train_fast_teacher_from_the_command_line(tmp_path, capsys):
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "y"), "--teacher", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.safetensors" in err and "Traceback" not in err
+
+
+def test_fill_holes_paints_a_hole_with_its_surroundings():
+    """``--distill-fill``'s target: a hole takes the colours around it (nearest first), kept pixels stay."""
+    from stylekit.cli_fast import fill_holes
+
+    img = torch.zeros(1, 3, 40, 40)
+    img[..., :, :20] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)   # red left half, green right half
+    img[..., :, 20:] = torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1)
+    keep = torch.ones(1, 1, 40, 40)
+    keep[..., 10:30, 4:16] = 0       # a hole inside the red half
+    keep[..., 10:30, 24:36] = 0      # and one inside the green half
+    holed = img * keep               # what is inside the holes must not matter
+    out = fill_holes(holed, keep)
+    assert torch.equal(out * keep, img * keep)
+    assert torch.allclose(out, img, atol=1e-5)
+    keep2 = torch.ones(1, 1, 40, 40)
+    keep2[..., 10:30, 10:30] = 0     # a hole across the border: each side mostly from its own half
+    out2 = fill_holes(img * keep2, keep2)
+    assert out2[0, 0, 20, 11] > 0.8 and out2[0, 1, 20, 28] > 0.8
