@@ -505,6 +505,8 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
         a._argv = sys.argv[1:]
         if a.scale_min > a.scale_max:
             raise ParameterError("--scale-min must be <= --scale-max")
+        if a.distill_fill and not a.teacher:
+            raise ParameterError("--distill-fill needs --teacher (it fills the teacher's droplets in its output)")
         return train_fast(a)
 
     p.set_defaults(func=run)

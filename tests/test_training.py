@@ -604,6 +604,8 @@ def test_train_fast_teacher_from_the_command_line(tmp_path, capsys):
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "y"), "--teacher", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.safetensors" in err and "Traceback" not in err
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "z"), "--distill-fill"]) == 2
+    assert "--distill-fill needs --teacher" in capsys.readouterr().err
 
 
 def test_fill_holes_paints_a_hole_with_its_surroundings():
