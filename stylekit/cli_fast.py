@@ -108,7 +108,6 @@ class FastStyleLoss:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
-        self.enc = load_encoder(encoder_weights, device=device)
         self.style_layers = list(style_layers)
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
@@ -136,16 +135,19 @@ class FastStyleLoss:
         self.teacher = teacher.to(device).eval().requires_grad_(False) if teacher is not None else None
         self.teacher_styles = torch.tensor(list(teacher_styles) if teacher_styles is not None
                                            else range(self.num_styles), device=device)
-        # the encoder only runs when a loss needs it (pure distillation does without)
+        if style_loss not in ("gram", "gram+meanstd"):
+            raise ParameterError(f"style loss must be gram or gram+meanstd, got {style_loss!r}")
+        self.style_loss = style_loss
+        # the encoder is loaded and run only when a loss needs it (pure distillation does without)
         self.use_encoder = self.cw > 0 or any(v > 0 for v in sw)
+        self.enc = load_encoder(encoder_weights, device=device) if self.use_encoder else None
+        if not self.use_encoder:
+            return
         with torch.no_grad():
             feats = [self.enc(s.to(device), self.style_layers) for s in styles]
             # (S, C, C) per layer
             self.grams = {l: torch.cat([gram_matrix(f[l], normalize=True) for f in feats]) for l in self.style_layers}
         self.gram_norm = {l: g.flatten(1).norm(dim=1) for l, g in self.grams.items()}
-        if style_loss not in ("gram", "gram+meanstd"):
-            raise ParameterError(f"style loss must be gram or gram+meanstd, got {style_loss!r}")
-        self.style_loss = style_loss
         if style_loss != "gram":
             from .losses import mean_std
 
@@ -283,6 +285,17 @@ def style_name(path: str | Path) -> str:
     return Path(path).stem
 
 
+def style_rows(model: torch.nn.Module, names: Sequence[str], where: str) -> list[int]:
+    """For each of ``names``, its row in ``model``'s styles (a ``ParameterError`` naming ``where`` when the
+    model lacks one): how ``--init`` and ``--teacher`` match a trained network's styles to the ``--style``
+    images, by file name."""
+    have = list(getattr(model, "style_names", []))
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ParameterError(f"{where} holds the styles {have}; it has no {missing}")
+    return [have.index(n) for n in names]
+
+
 def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: str) -> dict[str, torch.Tensor]:
     """``init``'s weights for a network holding ``names``, which must be ``init``'s styles or a subset of them.
 
@@ -290,11 +303,7 @@ def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: st
     the same style, so a one-style network started from a gallery stylizes exactly as the gallery does
     with that style's one-hot vector (the starting point of a per-style fine-tune).
     """
-    have = list(getattr(init, "style_names", []))
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise ParameterError(f"{where} holds the styles {have}; it has no {missing}")
-    rows = torch.tensor([have.index(n) for n in names])
+    rows = torch.tensor(style_rows(init, names, where))
     return {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in init.state_dict().items()}
 
 
@@ -304,11 +313,7 @@ def load_teacher(path: str, names: Sequence[str]) -> tuple[TransformerNet, list[
     from .weights import fast_model_from_file
 
     teacher = fast_model_from_file(path)
-    have = list(getattr(teacher, "style_names", []))
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise ParameterError(f"--teacher '{path}' holds the styles {have}; it has no {missing}")
-    return teacher, [have.index(n) for n in names]
+    return teacher, style_rows(teacher, names, f"--teacher '{path}'")
 
 
 def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
