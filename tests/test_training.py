@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -249,31 +250,40 @@ def _ddp_dead_worker(rank: int, world: int, port: int, folder: str, out: str) ->
             f.write(str(e))
 
 
-def test_ddp_ranks_stop_a_dead_net_together(tmp_path):
-    """Both ranks of a DDP run stop a dead net at the same step (they decide together: no rank is left
-    waiting in an all-reduce)."""
+def _spawn_ddp(worker, folder, out) -> None:
+    """Run ``worker`` on two CPU processes. The rendezvous port is picked free, but another process can
+    take it before rank 0 binds it; only that error ("address already in use") is retried, on a new port."""
     import torch.multiprocessing as mp
 
     from demo.procs import free_port
 
+    for attempt in range(3):
+        try:
+            mp.spawn(worker, args=(2, free_port(), str(folder), str(out)), nprocs=2, join=True)
+            return
+        except mp.ProcessRaisedException as e:
+            if attempt == 2 or not re.search(r"EADDRINUSE|address already in use", str(e), re.I):
+                raise
+
+
+def test_ddp_ranks_stop_a_dead_net_together(tmp_path):
+    """Both ranks of a DDP run stop a dead net at the same step (they decide together: no rank is left
+    waiting in an all-reduce)."""
     folder = _photo_folder(tmp_path / "photos", n=6)
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_ddp_dead_worker, args=(2, free_port(), str(folder), str(out)), nprocs=2, join=True)
+    _spawn_ddp(_ddp_dead_worker, folder, out)
     msgs = [(out / f"rank{r}.stalled").read_text() for r in range(2)]
     assert msgs[0] == msgs[1] and "training stopped at step 1" in msgs[0]
 
 
 def test_ddp_two_processes_stay_in_sync(tmp_path):
-    import torch.multiprocessing as mp
-
-    from demo.procs import free_port
     from safetensors.torch import load_file
 
     folder = _photo_folder(tmp_path / "photos", n=6)
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_ddp_worker, args=(2, free_port(), str(folder), str(out)), nprocs=2, join=True)
+    _spawn_ddp(_ddp_worker, folder, out)
     a, b = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
     torch.manual_seed(0)
     init = TransformerNet(1, **TINY).state_dict()
