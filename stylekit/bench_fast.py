@@ -89,12 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the table as JSON here")
     p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--by-layer", action="store_true",
+                   help="also print each style distance per VGG layer (relu1_1..relu5_1) for out, content and Gatys")
     a = p.parse_args(argv)
 
     from .errors import ParameterError
     from .feedforward import diagnose, stylize_fast
     from .images import load_image, save_image
-    from .metrics import distances, self_style_distance
+    from .metrics import STYLE_LAYERS, distances, self_style_distance, style_distance_by_layer
     from .weights import fast_model_from_file, list_styles, load_fast_model, style_vector
 
     if a.threads:
@@ -154,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             per.append(dict(photo=cp.name, s_out=d_o.style, s_c=d_c.style, c_out=d_o.content,
                             s_g=d_g.style if d_g else None, c_g=d_g.content if d_g else None,
                             t=statistics.median(times), drop=diag["droplet"], dead=100 * diag["dead"]))
+            if a.by_layer:
+                per[-1]["by_layer"] = {k: style_distance_by_layer(x, s) for k, x in
+                                       (("out", out), ("content", c), ("gatys", gat)) if x is not None}
             if j == 0:
                 rows.append([c, gat if gat is not None else torch.full_like(c, 0.5), out])
                 labels.append(f"{name} | {cp.name}: content | " + ("Gatys default" if gat is not None else
@@ -176,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.append(dict(style=name, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
                           c_out_on_gatys_photos=c_out_g, c_gatys=c_g, ms=t * 1000, style_ok=ok_s, content_ok=ok_c,
                           s_self=s_self, goal_below_s_self=below_self, droplet=mean("drop", per), dead_percent=mean("dead", per), per_photo=per))
+        if a.by_layer:
+            table[-1]["by_layer"] = {k: {l: statistics.fmean(r["by_layer"][k][l] for r in per if k in r["by_layer"])
+                                         for l in STYLE_LAYERS}
+                                     for k in ("out", "content", "gatys") if any(k in r["by_layer"] for r in per)}
         c_shown = c_out_g if with_g else mean("c_out", per)
         print(f"{name:<34} {s_out:6.3f} {s_c:6.3f} {s_g:6.3f} {s_self:6.3f} {c_shown:6.3f} {c_g:6.3f} {t * 1000:6.0f} "
               f"{mean('drop', per):5.1f} {mean('dead', per):5.2f}  "
@@ -190,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           "mean over the channels of |z-score| at one position; about 3-5 without, 10+ with a rimmed blob)")
     print("dead%: the share of pixels where every activation feeding the output layer is off (feedforward."
           "dead_fraction): the output there is the photo plus a constant, an 'identity hole' with a rim")
+    if a.by_layer:
+        print(f"\nstyle distance per layer (means over the photos; Gatys over its photos): "
+              f"{' '.join(f'{l:>7}' for l in STYLE_LAYERS)}")
+        for row in table:
+            for k, v in row["by_layer"].items():
+                print(f"  {row['style']:<34} {k:<8} {' '.join(f'{v[l]:7.3f}' for l in STYLE_LAYERS)}")
     if n_below_self:
         print(f"for {n_below_self} of {len(table)} styles the style goal 0.4 * S(content) is below S_self, the "
               "painting's own corner crops' distance from the whole")

@@ -47,8 +47,12 @@ def _grams(enc: VGG19Encoder, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return {l: gram_matrix(f[l], normalize=True) for l in STYLE_LAYERS}
 
 
+def _layer_distances(gx: dict[str, torch.Tensor], gs: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {l: float((gx[l] - gs[l]).norm() / gs[l].norm().clamp_min(1e-8)) for l in STYLE_LAYERS}
+
+
 def _gram_distance(gx: dict[str, torch.Tensor], gs: dict[str, torch.Tensor]) -> float:
-    return sum(float((gx[l] - gs[l]).norm() / gs[l].norm().clamp_min(1e-8)) for l in STYLE_LAYERS) / len(STYLE_LAYERS)
+    return sum(_layer_distances(gx, gs).values()) / len(STYLE_LAYERS)
 
 
 @torch.no_grad()
@@ -56,6 +60,16 @@ def style_distance(x: torch.Tensor, style: torch.Tensor, encoder: VGG19Encoder |
                    size: int | None = MEASURE_SIZE) -> float:
     enc = encoder or load_encoder()
     return _gram_distance(_grams(enc, _prep(x, size)), _grams(enc, _prep(style, size)))
+
+
+@torch.no_grad()
+def style_distance_by_layer(x: torch.Tensor, style: torch.Tensor, encoder: VGG19Encoder | None = None,
+                            size: int | None = MEASURE_SIZE) -> dict[str, float]:
+    """The terms of :func:`style_distance`, one per layer of ``STYLE_LAYERS`` (their mean is the style
+    distance): shows which scale of the style an image lacks (relu1_1 colours and fine texture ... relu5_1
+    the largest structures)."""
+    enc = encoder or load_encoder()
+    return _layer_distances(_grams(enc, _prep(x, size)), _grams(enc, _prep(style, size)))
 
 
 @torch.no_grad()

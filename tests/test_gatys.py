@@ -268,3 +268,12 @@ def test_self_style_distance_is_zero_for_a_periodic_texture_and_not_for_a_scene(
     assert self_style_distance(scene, encoder, size=144) > 2.5 * flat
     with pytest.raises(ValueError):
         self_style_distance(scene, encoder, size=96, fraction=1.0)
+
+
+def test_style_distance_by_layer_terms_average_to_the_style_distance(encoder, content_image, style_image):
+    from stylekit.metrics import STYLE_LAYERS, style_distance, style_distance_by_layer
+
+    terms = style_distance_by_layer(content_image, style_image, encoder, size=96)
+    assert list(terms) == list(STYLE_LAYERS) and all(v > 0 for v in terms.values())
+    assert sum(terms.values()) / len(terms) == pytest.approx(style_distance(content_image, style_image, encoder, size=96))
+    assert all(v == 0 for v in style_distance_by_layer(style_image, style_image, encoder, size=96).values())
