@@ -32,7 +32,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -296,14 +296,28 @@ def style_rows(model: torch.nn.Module, names: Sequence[str], where: str) -> list
     return [have.index(n) for n in names]
 
 
-def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: str) -> dict[str, torch.Tensor]:
+def _init_style(text: str) -> tuple[str, str]:
+    """argparse type of ``--init-style NEW=OLD``."""
+    new, sep, old = text.partition("=")
+    if not sep or not new.strip() or not old.strip():
+        raise argparse.ArgumentTypeError(f"expected NEW=OLD (two style names), got {text!r}")
+    return new.strip(), old.strip()
+
+
+def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: str,
+                          start_from: Mapping[str, str] | None = None) -> dict[str, torch.Tensor]:
     """``init``'s weights for a network holding ``names``, which must be ``init``'s styles or a subset of them.
 
     The shared convolutions are copied; each conditional-norm (gamma, beta) pair is taken from the row of
     the same style, so a one-style network started from a gallery stylizes exactly as the gallery does
-    with that style's one-hot vector (the starting point of a per-style fine-tune).
+    with that style's one-hot vector (the starting point of a per-style fine-tune). ``start_from`` maps a
+    new style (one ``init`` lacks) to a style of ``init`` whose row it starts from (``--init-style``).
     """
-    rows = torch.tensor(style_rows(init, names, where))
+    start_from = dict(start_from or {})
+    unused = [n for n in start_from if n not in names]
+    if unused:
+        raise ParameterError(f"--init-style names {unused}, which are not among the --style images' names {list(names)}")
+    rows = torch.tensor(style_rows(init, [start_from.get(n, n) for n in names], where))
     return {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in init.state_dict().items()}
 
 
@@ -317,7 +331,7 @@ def load_teacher(path: str, names: Sequence[str]) -> tuple[TransformerNet, list[
 
 
 def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
-             calibration_photos: int = 16) -> None:
+             calibration_photos: int = 16, start_from: Mapping[str, str] | None = None) -> None:
     """Load ``--init`` weights into ``net``: the same architecture, or an instance-norm net into a
     ``norm="down-only"`` one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on
     ``calibration_photos`` center crops of evenly spaced training photos)."""
@@ -327,7 +341,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
 
     where = f"--init '{init_path}'"
     init = fast_model_from_file(init_path)
-    state = init_state_for_styles(init, names, where)
+    state = init_state_for_styles(init, names, where, start_from)
     if init.negative_slope != net.negative_slope:  # same parameters, another activation: a fine-tune adapts
         print(f"{where}: ReLU negative slope {init.negative_slope:g} -> {net.negative_slope:g}", file=sys.stderr)
     if init.norm == net.norm:
@@ -380,10 +394,11 @@ def train_fast(a: argparse.Namespace) -> int:
           f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
     resuming = a.resume and (Path(a.out) / CHECKPOINT_NAME).exists()
     if a.init and not resuming:  # start from another run's weights: the same styles or some of them
-        init_net(net, a.init, names, data, a.crop, device)
+        init_net(net, a.init, names, data, a.crop, device, start_from=dict(a.init_style))
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
             "init": a.init or "", "init_meta": training_record(a.init),
+            "init_styles": {new: old for new, old in a.init_style},
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
@@ -505,11 +520,17 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="start from these weights (a shipped .safetensors or a checkpoint with the same "
                         "architecture, holding the --style images' styles or more), e.g. to fine-tune the "
                         "gallery, or one of its styles alone")
+    p.add_argument("--init-style", action="append", type=_init_style, default=[], metavar="NEW=OLD",
+                   help="with --init: the style NEW (a --style image's file name without extension), which the "
+                        "--init network lacks, starts from the network's style OLD (repeatable), e.g. to "
+                        "replace one of a gallery's styles with another")
 
     def run(a: argparse.Namespace) -> int:
         a._argv = sys.argv[1:]
         if a.scale_min > a.scale_max:
             raise ParameterError("--scale-min must be <= --scale-max")
+        if a.init_style and not a.init:
+            raise ParameterError("--init-style needs --init (the network whose styles the new ones start from)")
         if a.distill_fill and not a.teacher:
             raise ParameterError("--distill-fill needs --teacher (it fills the teacher's droplets in its output)")
         return train_fast(a)

@@ -321,6 +321,54 @@ def test_init_from_a_gallery_keeps_a_subset_of_its_styles():
         init_state_for_styles(gallery, ["a", "d"], "--init")
 
 
+def test_init_style_starts_a_new_style_from_another_styles_rows():
+    """``--init-style new=b``: the new style's rows are b's, the kept style's its own; names that are not
+    among the new styles, or rows the gallery lacks, are one-line errors."""
+    from stylekit.cli_fast import init_state_for_styles
+    from stylekit.feedforward import one_hot
+    from stylekit.training import load_model_state
+
+    torch.manual_seed(0)
+    gallery = TransformerNet(3, **TINY).eval()
+    with torch.no_grad():
+        for name, p in gallery.named_parameters():
+            if name.endswith((".gamma", ".beta")):
+                p.add_(torch.randn_like(p))
+    gallery.style_names = ["a", "b", "c"]
+    x = synthetic_image(36, 44, 5, "content")
+    net = TransformerNet(2, **TINY).eval()
+    load_model_state(net, init_state_for_styles(gallery, ["c", "new"], "--init", {"new": "b"}))
+    with torch.no_grad():
+        assert torch.allclose(net(x, one_hot(0, 2)), gallery(x, one_hot(2, 3)), atol=1e-6)
+        assert torch.allclose(net(x, one_hot(1, 2)), gallery(x, one_hot(1, 3)), atol=1e-6)
+    with pytest.raises(ParameterError, match="not among"):
+        init_state_for_styles(gallery, ["c"], "--init", {"new": "b"})
+    with pytest.raises(ParameterError, match="no \\['z'\\]"):
+        init_state_for_styles(gallery, ["new"], "--init", {"new": "z"})
+
+
+def test_train_fast_init_style_replaces_a_style_and_records_it(tmp_path, capsys):
+    from stylekit.cli import main
+    from stylekit.weights import fast_model_from_file
+
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "2"]
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    other = tmp_path / "other.png"
+    save_image(synthetic_image(48, 48, 7, "style"), other)
+    args = [other if a == str(tmp_path / "style.png") else a for a in common]
+    assert main([str(a) for a in args] + ["--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / CHECKPOINT_NAME),
+                                          "--init-style", "other=style"]) == 0
+    net = fast_model_from_file(tmp_path / "b" / CHECKPOINT_NAME)
+    assert net.style_names == ["other"] and net.metadata["init_styles"] == {"other": "style"}
+    capsys.readouterr()
+    assert main([str(a) for a in args] + ["--out", str(tmp_path / "c"), "--init", str(tmp_path / "a" / CHECKPOINT_NAME)]) == 2
+    assert "has no ['other']" in capsys.readouterr().err
+    assert main([str(a) for a in args] + ["--out", str(tmp_path / "d"), "--init-style", "other=style"]) == 2
+    assert "--init-style needs --init" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(a) for a in args] + ["--out", str(tmp_path / "e"), "--init-style", "other"])
+
+
 def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path, capsys):
     """``train-fast --norm down-only --init <instance-norm weights>`` converts, trains and records the
     architecture; the reverse direction is refused with a one-line error."""
