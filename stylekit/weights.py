@@ -359,6 +359,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
             "steps": ck.step, "seconds": round(float(ck.extra.get("seconds", 0.0)), 1),
             "final_losses": ck.extra.get("losses"), "machine": meta.get("machine"),
             "train_config": ck.extra.get("config"), "dtype": "float16"}
+    if meta.get("init_styles"):  # train-fast --init-style: which styles started from which
+        info["init_styles"] = meta["init_styles"]
     info.update(extra or {})
     state = {k: v.half().contiguous() for k, v in ck.model.items()}
     out = Path(out)

@@ -97,13 +97,15 @@ def test_checkpoint_of_another_architecture_is_a_weights_error(tmp_path):
 
 def test_package_checkpoint_round_trip(tmp_path):
     net = TransformerNet(2, width=(4, 8, 8), blocks=1)
-    meta = {"kind": "fast", "styles": ["s1", "s2"], "config": net.config, "command": "stylekit train-fast ..."}
+    meta = {"kind": "fast", "styles": ["s1", "s2"], "config": net.config, "command": "stylekit train-fast ...",
+            "init_styles": {"s2": "old"}}
     ck = save_checkpoint(tmp_path / "ck.safetensors", net, torch.optim.Adam(net.parameters()), 5, meta=meta)
     rec = W.package_fast_checkpoint(ck, tmp_path / "m.safetensors", model_id="tiny", register=False,
                                     extra={"metrics": {"x": 1}})
     assert rec.sha256 == W.sha256_file(tmp_path / "m.safetensors")
     state, info = W.read_weights_file(rec.path)
     assert info["steps"] == 5 and info["metrics"] == {"x": 1} and info["styles"] == ["s1", "s2"]
+    assert info["init_styles"] == {"s2": "old"}  # train-fast --init-style's map travels into the shipped record
     again = W.fast_model_from_file(rec.path)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v.half().float())
