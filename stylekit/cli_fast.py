@@ -313,7 +313,7 @@ def init_state_for_styles(init: torch.nn.Module, names: Sequence[str], where: st
     with that style's one-hot vector (the starting point of a per-style fine-tune). ``start_from`` maps a
     new style (one ``init`` lacks) to a style of ``init`` whose row it starts from (``--init-style``).
     """
-    start_from = dict(start_from or {})
+    start_from = start_from or {}
     unused = [n for n in start_from if n not in names]
     if unused:
         raise ParameterError(f"--init-style names {unused}, which are not among the --style images' names {list(names)}")
@@ -393,12 +393,13 @@ def train_fast(a: argparse.Namespace) -> int:
     print(f"data: {len(data.train)} training / {len(data.val)} validation images from {a.data} "
           f"(loaded in {time.time() - t:.1f}s); styles: {', '.join(names)}; device {device}", file=sys.stderr)
     resuming = a.resume and (Path(a.out) / CHECKPOINT_NAME).exists()
+    init_styles = dict(a.init_style)   # --init-style NEW=OLD pairs
     if a.init and not resuming:  # start from another run's weights: the same styles or some of them
-        init_net(net, a.init, names, data, a.crop, device, start_from=dict(a.init_style))
+        init_net(net, a.init, names, data, a.crop, device, start_from=init_styles)
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
             "init": a.init or "", "init_meta": training_record(a.init),
-            "init_styles": {new: old for new, old in a.init_style},
+            "init_styles": init_styles,
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
