@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import shlex
 import sys
@@ -49,6 +50,30 @@ def _layers(s: str) -> list[str]:
         return check_layers(out)
     except ParameterError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _weighted_layers(s: str) -> dict[str, float]:
+    """``relu1_1,relu3_1=2,...``: VGG layers, each with an optional relative weight (default 1)."""
+    names, weights = [], []
+    for part in (x.strip() for x in s.split(",")):
+        if not part:
+            continue
+        name, _, w = part.partition("=")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"layer weight for {name.strip()!r} is not a number: {w!r}") from None
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise argparse.ArgumentTypeError(f"layer weight for {name.strip()!r} must be a finite number >= 0, "
+                                             f"got {w!r}")
+        names.append(name.strip())
+        weights.append(weight)
+    layers = _layers(",".join(names))
+    if len(set(layers)) != len(layers):
+        raise argparse.ArgumentTypeError(f"a layer is named twice: {s!r}")
+    if not any(weights):
+        raise argparse.ArgumentTypeError("at least one style layer needs a weight > 0")
+    return dict(zip(layers, weights))
 
 
 DEAD_PATIENCE = 50  # steps of a completely dead net before train-fast stops (FastStyleLoss._stop_if_dead)
@@ -98,7 +123,8 @@ def fill_holes(image: torch.Tensor, keep: torch.Tensor, step: int = 2) -> torch.
 class FastStyleLoss:
     """The loss closure for :func:`stylekit.training.train` (see the module docstring)."""
 
-    def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str], content_layer: str,
+    def __init__(self, styles: Sequence[torch.Tensor], style_layers: Sequence[str] | Mapping[str, float],
+                 content_layer: str,
                  style_weight: float | Sequence[float], content_weight: float, tv_weight: float, device: torch.device,
                  encoder_weights: str = "caffe", style_loss: str = "gram", range_weight: float = 0.0,
                  loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
@@ -108,7 +134,12 @@ class FastStyleLoss:
         from .encoder import load_encoder
         from .losses import gram_matrix
 
-        self.style_layers = list(style_layers)
+        # relative weights of the style layers (a list: all 1); the style loss is their weighted mean
+        self.layer_weights = (dict(style_layers) if isinstance(style_layers, Mapping)
+                              else dict.fromkeys(style_layers, 1.0))
+        if not self.layer_weights or min(self.layer_weights.values()) < 0 or sum(self.layer_weights.values()) <= 0:
+            raise ParameterError(f"style layer weights must be >= 0 with at least one > 0, got {self.layer_weights}")
+        self.style_layers = list(self.layer_weights)
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
         self.cw, self.tw, self.rw = content_weight, tv_weight, float(range_weight)
@@ -223,8 +254,9 @@ class FastStyleLoss:
                 # region left as the photo K times more than the whole crop's Gram does
                 dt = (tile_grams(f, self.tiles) - t.unsqueeze(1)).flatten(2).norm(dim=2) / tn.unsqueeze(1)
                 d = 0.5 * d + 0.5 * dt.pow(2).mean(1).sqrt()
-            style = style + d
-        style = style / len(self.style_layers)
+            style = style + self.layer_weights[l] * d
+        total = sum(self.layer_weights.values())
+        style = style / total
         if self.style_loss == "gram+meanstd":
             # relative distance of the per-channel feature means and stds (Huang & Belongie's statistics):
             # a smoother target than the Gram alone, which a generator learns much faster
@@ -235,8 +267,9 @@ class FastStyleLoss:
                 m, sd = mean_std(fo[l].float())
                 tm, ts = self.means[l][idx], self.stds[l][idx]
                 scale = (tm.flatten(1).norm(dim=1) + ts.flatten(1).norm(dim=1)).clamp_min(1e-8)
-                ms = ms + ((m - tm).flatten(1).norm(dim=1) + (sd - ts).flatten(1).norm(dim=1)) / scale
-            style = style + ms / len(self.style_layers)
+                ms = ms + self.layer_weights[l] * ((m - tm).flatten(1).norm(dim=1)
+                                                   + (sd - ts).flatten(1).norm(dim=1)) / scale
+            style = style + ms / total
         return content, style
 
     def _stop_if_dead(self, pre: torch.Tensor, step: int) -> None:
@@ -405,7 +438,9 @@ def train_fast(a: argparse.Namespace) -> int:
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
                         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
                         + f" threads={torch.get_num_threads()}"),
-            "loss": {"style_layers": a.style_layers, "content_layer": a.content_layer, "style_weight": a.style_weight,
+            "loss": {"style_layers": list(a.style_layers),
+                     **({"style_layer_weights": a.style_layers} if set(a.style_layers.values()) != {1.0} else {}),
+                     "content_layer": a.content_layer, "style_weight": a.style_weight,
                      "content_weight": a.content_weight, "tv_weight": a.tv_weight, "style_size": a.style_size,
                      "range_weight": a.range_weight, "loss_on": a.loss_on, "style_tiles": a.style_tiles,
                      "alive_weight": a.alive_weight, "teacher": a.teacher or "",
@@ -454,7 +489,11 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale-max", type=finite_float(0.1, 4), default=1.4, help="crop scale jitter (upper)")
     p.add_argument("--max-images", type=int_range(1, 10_000_000), default=None, help="use only the first N photos")
     p.add_argument("--style-size", type=int_range(16, 4096), default=512, help="long side of the style images")
-    p.add_argument("--style-layers", type=_layers, default=["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    p.add_argument("--style-layers", type=_weighted_layers,
+                   default=dict.fromkeys(["relu1_1", "relu2_1", "relu3_1", "relu4_1"], 1.0),
+                   help="VGG layers of the style loss, each with an optional relative weight "
+                        "(e.g. relu1_1=0.5,relu2_1,relu3_1=2,relu4_1=2; default weight 1): the loss is their "
+                        "weighted mean")
     p.add_argument("--content-layer", default="relu3_1")
     p.add_argument("--style-loss", choices=("gram", "gram+meanstd"), default="gram",
                    help="gram: the metric's relative Gram distance; gram+meanstd adds feature mean/std matching")

@@ -75,6 +75,40 @@ def test_per_style_weights_scale_each_style_term():
         FastStyleLoss(styles, style_weight=[1.0, 2.0, 3.0], **kw)
 
 
+def test_style_layer_weights_give_a_weighted_mean_of_the_layer_terms():
+    """--style-layers relu1_1=W1,relu2_1=W2: the style term is the weighted mean of the layers' terms; all
+    weights 1 is the plain list; a weight 0 drops the layer; bad weights are one-line errors."""
+    import argparse
+
+    from stylekit.cli_fast import FastStyleLoss, _weighted_layers
+    from stylekit.errors import ParameterError
+
+    styles = [synthetic_image(48, 48, 1, "style")]
+    kw = dict(content_layer="relu1_1", style_weight=1.0, content_weight=0.0, tv_weight=0.0,
+              device=torch.device("cpu"), style_loss="gram+meanstd")
+    torch.manual_seed(0)
+    net = TransformerNet(1, **TINY)
+    batch = synthetic_image(32, 32, 7)
+    ctx = StepContext(0, torch.device("cpu"), torch.Generator())
+    with torch.no_grad():
+        def style(layers):
+            return FastStyleLoss(styles, layers, **kw)(net, batch, ctx)[1]["style"]
+
+        one, two = style(["relu1_1"]), style(["relu2_1"])
+        plain = style(["relu1_1", "relu2_1"])
+        assert style({"relu1_1": 1.0, "relu2_1": 1.0}) == pytest.approx(plain, rel=1e-6)
+        assert plain == pytest.approx((one + two) / 2, rel=1e-5)
+        assert style({"relu1_1": 1.0, "relu2_1": 3.0}) == pytest.approx((one + 3 * two) / 4, rel=1e-5)
+        assert style({"relu1_1": 0.0, "relu2_1": 2.0}) == pytest.approx(two, rel=1e-5)
+    with pytest.raises(ParameterError, match="weights"):
+        FastStyleLoss(styles, {"relu1_1": 0.0}, **kw)
+    assert _weighted_layers("relu1_1=0.5, relu3_1,relu4_1=2") == {"relu1_1": 0.5, "relu3_1": 1.0, "relu4_1": 2.0}
+    for bad, msg in [("relu1_1=x", "not a number"), ("relu1_1=-1", ">= 0"), ("relu1_1=nan", ">= 0"),
+                     ("relu1_1,relu1_1=2", "twice"), ("relu1_1=0", "weight > 0"), ("relu9_1=1", "relu9_1")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            _weighted_layers(bad)
+
+
 def test_losses_see_the_clamped_output_and_penalize_the_overshoot():
     """The encoder sees the output clamped to [0, 1] (as users do) while gradients still flow through."""
     from stylekit.cli_fast import FastStyleLoss
