@@ -137,7 +137,8 @@ class FastStyleLoss:
         # relative weights of the style layers (a list: all 1); the style loss is their weighted mean
         self.layer_weights = (dict(style_layers) if isinstance(style_layers, Mapping)
                               else dict.fromkeys(style_layers, 1.0))
-        if not self.layer_weights or min(self.layer_weights.values()) < 0 or sum(self.layer_weights.values()) <= 0:
+        ws = list(self.layer_weights.values())
+        if not ws or not all(math.isfinite(w) and w >= 0 for w in ws) or sum(ws) <= 0:
             raise ParameterError(f"style layer weights must be >= 0 with at least one > 0, got {self.layer_weights}")
         self.style_layers = list(self.layer_weights)
         self.content_layer = content_layer

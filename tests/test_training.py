@@ -100,8 +100,9 @@ def test_style_layer_weights_give_a_weighted_mean_of_the_layer_terms():
         assert plain == pytest.approx((one + two) / 2, rel=1e-5)
         assert style({"relu1_1": 1.0, "relu2_1": 3.0}) == pytest.approx((one + 3 * two) / 4, rel=1e-5)
         assert style({"relu1_1": 0.0, "relu2_1": 2.0}) == pytest.approx(two, rel=1e-5)
-    with pytest.raises(ParameterError, match="weights"):
-        FastStyleLoss(styles, {"relu1_1": 0.0}, **kw)
+    for bad in ({"relu1_1": 0.0}, {"relu1_1": float("nan")}, {"relu1_1": -1.0, "relu2_1": 2.0}):
+        with pytest.raises(ParameterError, match="weights"):
+            FastStyleLoss(styles, bad, **kw)
     assert _weighted_layers("relu1_1=0.5, relu3_1,relu4_1=2") == {"relu1_1": 0.5, "relu3_1": 1.0, "relu4_1": 2.0}
     for bad, msg in [("relu1_1=x", "not a number"), ("relu1_1=-1", ">= 0"), ("relu1_1=nan", ">= 0"),
                      ("relu1_1,relu1_1=2", "twice"), ("relu1_1=0", "weight > 0"), ("relu9_1=1", "relu9_1")]:
