@@ -546,6 +546,23 @@ def train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cf
         torch.set_num_threads(int(cfg.threads))
     device = resolve_device(cfg.device)
     started_dist = maybe_init_distributed(device)
+    try:
+        return _train(model, loss_fn, data, cfg, device, started_dist, preview_fn, preview_ncol, cancel, progress)
+    except BaseException:
+        # a run that ends by an exception (TrainingStalled, Ctrl-C, an error) still tears its process group
+        # down: a process that exits with gloo's threads alive aborts ("terminate called without an active
+        # exception", SIGABRT). No barrier here: another rank may never reach one.
+        if started_dist:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        raise
+
+
+def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, cfg: TrainConfig,
+           device: torch.device, started_dist: bool, preview_fn: PreviewFn | None, preview_ncol: int | None,
+           cancel: Callable[[], bool] | None, progress: bool) -> TrainResult:
+    """The body of :func:`train`, with the device chosen and the process group (if any) started."""
     rank, world = dist_info()
     is_main = rank == 0
     out = Path(cfg.out)
