@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import shlex
 import sys
@@ -54,26 +53,23 @@ def _layers(s: str) -> list[str]:
 
 def _weighted_layers(s: str) -> dict[str, float]:
     """``relu1_1,relu3_1=2,...``: VGG layers, each with an optional relative weight (default 1)."""
-    names, weights = [], []
+    from .encoder import check_layer_weights
+
+    pairs = []
     for part in (x.strip() for x in s.split(",")):
         if not part:
             continue
         name, _, w = part.partition("=")
         try:
-            weight = float(w) if w else 1.0
+            pairs.append((name.strip(), float(w) if w else 1.0))
         except ValueError:
             raise argparse.ArgumentTypeError(f"layer weight for {name.strip()!r} is not a number: {w!r}") from None
-        if not (weight >= 0 and math.isfinite(weight)):
-            raise argparse.ArgumentTypeError(f"layer weight for {name.strip()!r} must be a finite number >= 0, "
-                                             f"got {w!r}")
-        names.append(name.strip())
-        weights.append(weight)
-    layers = _layers(",".join(names))
-    if len(set(layers)) != len(layers):
+    if len({n for n, _ in pairs}) != len(pairs):
         raise argparse.ArgumentTypeError(f"a layer is named twice: {s!r}")
-    if not any(weights):
-        raise argparse.ArgumentTypeError("at least one style layer needs a weight > 0")
-    return dict(zip(layers, weights))
+    try:
+        return check_layer_weights(dict(pairs), "layer weights")
+    except ParameterError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 DEAD_PATIENCE = 50  # steps of a completely dead net before train-fast stops (FastStyleLoss._stop_if_dead)
@@ -131,15 +127,13 @@ class FastStyleLoss:
                  dead_patience: int = DEAD_PATIENCE, teacher: TransformerNet | None = None,
                  teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0,
                  distill_fill: bool = False) -> None:
-        from .encoder import load_encoder
+        from .encoder import check_layer_weights, load_encoder
         from .losses import gram_matrix
 
         # relative weights of the style layers (a list: all 1); the style loss is their weighted mean
-        self.layer_weights = (dict(style_layers) if isinstance(style_layers, Mapping)
-                              else dict.fromkeys(style_layers, 1.0))
-        ws = list(self.layer_weights.values())
-        if not ws or not all(math.isfinite(w) and w >= 0 for w in ws) or sum(ws) <= 0:
-            raise ParameterError(f"style layer weights must be >= 0 with at least one > 0, got {self.layer_weights}")
+        self.layer_weights = check_layer_weights(style_layers if isinstance(style_layers, Mapping)
+                                                 else dict.fromkeys(style_layers, 1.0), "style layer weights")
+        self.layer_total = sum(self.layer_weights.values())
         self.style_layers = list(self.layer_weights)
         self.content_layer = content_layer
         self.layers = list(dict.fromkeys(self.style_layers + [content_layer]))
@@ -256,8 +250,7 @@ class FastStyleLoss:
                 dt = (tile_grams(f, self.tiles) - t.unsqueeze(1)).flatten(2).norm(dim=2) / tn.unsqueeze(1)
                 d = 0.5 * d + 0.5 * dt.pow(2).mean(1).sqrt()
             style = style + self.layer_weights[l] * d
-        total = sum(self.layer_weights.values())
-        style = style / total
+        style = style / self.layer_total
         if self.style_loss == "gram+meanstd":
             # relative distance of the per-channel feature means and stds (Huang & Belongie's statistics):
             # a smoother target than the Gram alone, which a generator learns much faster
@@ -270,7 +263,7 @@ class FastStyleLoss:
                 scale = (tm.flatten(1).norm(dim=1) + ts.flatten(1).norm(dim=1)).clamp_min(1e-8)
                 ms = ms + self.layer_weights[l] * ((m - tm).flatten(1).norm(dim=1)
                                                    + (sd - ts).flatten(1).norm(dim=1)) / scale
-            style = style + ms / total
+            style = style + ms / self.layer_total
         return content, style
 
     def _stop_if_dead(self, pre: torch.Tensor, step: int) -> None:

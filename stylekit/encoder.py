@@ -14,6 +14,7 @@ The encoder only runs up to the deepest layer requested, is frozen and always in
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from pathlib import Path
@@ -71,6 +72,18 @@ def check_layers(layers: Iterable[str]) -> list[str]:
     if bad:
         raise ParameterError(f"unknown VGG-19 layer(s) {bad}; valid names look like conv4_2, relu1_1, pool3")
     return out
+
+
+def check_layer_weights(weights: Mapping[str, float], what: str, need_positive: bool = True) -> dict[str, float]:
+    """A ``{VGG layer: weight}`` map (Gatys' layers, train-fast's style layers): known layers, finite
+    weights >= 0 and, with ``need_positive``, at least one > 0. Returns it as a plain dict."""
+    check_layers(weights)
+    for k, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ParameterError(f"{what}: the weight of {k!r} must be a finite number >= 0, got {w!r}")
+    if need_positive and (not weights or sum(weights.values()) <= 0):
+        raise ParameterError(f"{what}: at least one layer needs a weight > 0")
+    return dict(weights)
 
 
 class VGG19Encoder(nn.Module):

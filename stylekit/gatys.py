@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from .encoder import LAYER_INDEX, LAYER_NAMES, VGG19Encoder, check_layers, load_encoder
+from .encoder import LAYER_INDEX, LAYER_NAMES, VGG19Encoder, check_layer_weights, load_encoder
 from .errors import Cancelled, ParameterError
 from .images import check_size, fit_size, resize
 from .losses import content_loss, gram_matrix, style_layer_loss, tv_loss
@@ -119,12 +119,7 @@ class GatysConfig:
             layers = getattr(self, name)
             if not isinstance(layers, Mapping):
                 raise ParameterError(f"{name} must map layer names to weights, got {layers!r}")
-            check_layers(layers)
-            for k, w in layers.items():
-                if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-                    raise ParameterError(f"{name}[{k!r}] must be a finite weight >= 0, got {w!r}")
-        if not self.style_layers or sum(self.style_layers.values()) <= 0:
-            raise ParameterError("style_layers needs at least one layer with a positive weight")
+            check_layer_weights(layers, name, need_positive=name == "style_layers")
         if self.content_weight > 0 and not self.content_layers:
             raise ParameterError("content_layers is empty but content_weight > 0")
         return self
