@@ -28,7 +28,7 @@ $PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight
 $PY -m stylekit train-fast $FF --out runs/ff_down50 --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 50 > logs/ff_down50.log 2>&1 &
 AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
 $PY -m stylekit train-adain $AD --out runs/ad_cont --export runs/adain_cont.safetensors > logs/ad_cont.log 2>&1 &
-$PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 20 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
+$PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 500 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
 wait
 for r in ff_down ff_down50; do $PY -c "import sys; from stylekit.weights import package_fast_checkpoint as p; p(sys.argv[1], sys.argv[2], register=False)" runs/$r/checkpoint.safetensors $OUT/$r.safetensors 2>&1 | tail -n 3; done
 cp runs/adain_cont.safetensors runs/adain_recon.safetensors $OUT/ 2>/dev/null
