@@ -45,6 +45,8 @@ PRESERVE_COLOR = (None, "stats", "luminance")
 #: Reflect margin (px) put around the content before encoding and cut off after decoding. Without it
 #: the encoder's zero padding marks the edges of relu4_1 and the decoder draws them: a line and a
 #: colour cast along the image border. 24 px (3 relu4_1 cells) removes it; 8-16 px leave a trace.
+#: (The decoders fine-tuned since session 22 draw a fainter frame themselves; the margin still brings
+#: the edges closer to the interior, most on flat photos.)
 BORDER = 24
 
 

@@ -425,5 +425,29 @@ def test_border_margin_makes_the_edges_look_like_the_interior():
             ref = band(transfer(m, big, [st])[..., 40:200, 56:280])
             with_margin.append(float((band(transfer(m, crop, [st])) - ref).abs().mean()))
             without.append(float((band(transfer(m, crop, [st], border=0)) - ref).abs().mean()))
-    # GPU decoder: 0.415 vs 0.481; the session-12 fine-tune draws less of a frame anyway: 0.376 vs 0.415
-    assert sum(with_margin) < 0.95 * sum(without), (with_margin, without)
+    # Sums with vs without the margin: GPU decoder 0.415 vs 0.481; session 12's fine-tune 0.376 vs 0.415;
+    # session 22's 0.269 vs 0.286; session 23's 0.270 vs 0.276 (the later decoders draw less of a frame
+    # themselves: the margin's gain shrinks, so this only asserts that it still helps on the whole).
+    assert sum(with_margin) < sum(without), (with_margin, without)
+
+
+def test_border_margin_is_a_reflect_pad_cut_back_exactly():
+    """``border=b`` is the same computation as reflect-padding the content by b px, transferring without
+    a margin and cutting the b px back off (mask included), for any image size."""
+    import torch.nn.functional as F
+
+    from stylekit.weights import load_adain_model
+
+    m = load_adain_model()
+    g = torch.Generator().manual_seed(3)
+    content = torch.rand(1, 3, 53, 71, generator=g)
+    styles = [torch.rand(1, 3, 40, 48, generator=g), torch.rand(1, 3, 64, 40, generator=g)]
+    mask = torch.zeros(53, 71, dtype=torch.long)
+    mask[:, 30:] = 1
+    b = 12
+    got = transfer(m, content, styles, mask=mask, border=b)
+    padded = F.pad(content, (b, b, b, b), mode="reflect")
+    pmask = F.pad(mask[None, None].float(), (b, b, b, b), mode="reflect")[0, 0].long()
+    want = transfer(m, padded, styles, mask=pmask, border=0)[..., b:b + 53, b:b + 71]
+    assert got.shape == content.shape
+    assert torch.allclose(got, want, atol=1e-5), float((got - want).abs().max())
