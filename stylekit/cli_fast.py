@@ -126,7 +126,7 @@ class FastStyleLoss:
                  loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
                  dead_patience: int = DEAD_PATIENCE, teacher: TransformerNet | None = None,
                  teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0,
-                 distill_fill: bool = False) -> None:
+                 distill_fill: bool = False, train_styles: Sequence[int] | None = None) -> None:
         from .encoder import check_layer_weights, load_encoder
         from .losses import gram_matrix
 
@@ -148,6 +148,10 @@ class FastStyleLoss:
         self.dead_patience = int(dead_patience)
         self.dead_steps = 0   # consecutive steps at which every pixel of the batch was dead
         self.num_styles = len(styles)
+        # the styles the batches cycle through (``--train-styles``: only those being trained)
+        self.cycle = torch.tensor(sorted(set(train_styles)) if train_styles else range(self.num_styles))
+        if int(self.cycle.min()) < 0 or int(self.cycle.max()) >= self.num_styles:
+            raise ParameterError(f"train_styles must be in 0..{self.num_styles - 1}, got {list(train_styles or [])}")
         sw = [float(style_weight)] if isinstance(style_weight, (int, float)) else [float(v) for v in style_weight]
         if len(sw) == 1:
             sw = sw * self.num_styles
@@ -183,8 +187,9 @@ class FastStyleLoss:
             self.stds = {l: torch.cat([sd for _, sd in v]) for l, v in ms.items()}
 
     def style_indices(self, step: int, batch: int) -> torch.Tensor:
-        """Balanced: sample i of step t gets style (t*B + i) mod S."""
-        return (torch.arange(batch) + step * batch) % self.num_styles
+        """Balanced: sample i of step t gets the style (t*B + i) mod S of the cycle (all S styles, or the
+        ``train_styles``)."""
+        return self.cycle[(torch.arange(batch) + step * batch) % len(self.cycle)]
 
     def __call__(self, net, batch: torch.Tensor, ctx) -> tuple[torch.Tensor, dict[str, float]]:
         b = batch.shape[0]
@@ -389,7 +394,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
 
 
 def train_fast(a: argparse.Namespace) -> int:
-    from .feedforward import one_hot
+    from .feedforward import one_hot, train_only_style_rows
     from .images import load_image
     from .training import CHECKPOINT_NAME, ImageFolder, TrainConfig, resolve_device, train, use_bf16
     from .weights import training_record
@@ -409,11 +414,15 @@ def train_fast(a: argparse.Namespace) -> int:
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
     teacher, teacher_styles = load_teacher(a.teacher, names) if a.teacher else (None, None)
+    missing = [n for n in a.train_styles if n not in names]
+    if missing:
+        raise ParameterError(f"--train-styles names {missing}, which are not among the --style images' names {names}")
+    train_rows = [names.index(n) for n in a.train_styles] or None
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
                          device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight,
                          teacher=teacher, teacher_styles=teacher_styles,
                          distill_weight=a.distill_weight if teacher is not None else 0.0,
-                         distill_fill=a.distill_fill)
+                         distill_fill=a.distill_fill, train_styles=train_rows)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -423,10 +432,14 @@ def train_fast(a: argparse.Namespace) -> int:
     init_styles = dict(a.init_style)   # --init-style NEW=OLD pairs
     if a.init and not resuming:  # start from another run's weights: the same styles or some of them
         init_net(net, a.init, names, data, a.crop, device, start_from=init_styles)
+    if train_rows:
+        n = train_only_style_rows(net, train_rows)
+        print(f"--train-styles: training only the (gamma, beta) rows of {', '.join(a.train_styles)} ({n} values); "
+              f"the shared convolutions and the other styles stay as --init gave them", file=sys.stderr)
     meta = {"kind": "fast", "styles": names, "style_images": [str(p) for p in a.style], "config": net.config,
             "command": "stylekit " + " ".join(shlex.quote(x) for x in a._argv), "data": str(a.data),
             "init": a.init or "", "init_meta": training_record(a.init),
-            "init_styles": init_styles,
+            "init_styles": init_styles, **({"train_styles": list(a.train_styles)} if a.train_styles else {}),
             "train_images": len(data.train), "val_images": len(data.val),
             "val_files": [p.name for p in data.val_files],
             "machine": (f"{platform.machine()} {platform.processor() or ''} {device}"
@@ -558,6 +571,10 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="with --init: the style NEW (a --style image's file name without extension), which the "
                         "--init network lacks, starts from the network's style OLD (repeatable), e.g. to "
                         "replace one of a gallery's styles with another")
+    p.add_argument("--train-styles", nargs="+", default=[], metavar="NAME",
+                   help="with --init: train only these styles' per-style normalization parameters (their gamma, "
+                        "beta rows); the shared convolutions and the other styles stay bit-identical, and the "
+                        "batches hold only these styles (add or redo a gallery style without touching the others)")
 
     def run(a: argparse.Namespace) -> int:
         a._argv = sys.argv[1:]
@@ -565,6 +582,8 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
             raise ParameterError("--scale-min must be <= --scale-max")
         if a.init_style and not a.init:
             raise ParameterError("--init-style needs --init (the network whose styles the new ones start from)")
+        if a.train_styles and not (a.init or a.resume):
+            raise ParameterError("--train-styles needs --init (the trained network whose shared layers it keeps)")
         if a.distill_fill and not a.teacher:
             raise ParameterError("--distill-fill needs --teacher (it fills the teacher's droplets in its output)")
         return train_fast(a)

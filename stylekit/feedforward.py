@@ -218,6 +218,27 @@ class TransformerNet(nn.Module):
         return inp + x if self.residual else x
 
 
+def train_only_style_rows(model: TransformerNet, rows: Sequence[int]) -> int:
+    """Freeze ``model`` except the per-style (gamma, beta) rows ``rows`` (Dumoulin et al.: a new style is
+    learnt by its normalization parameters alone). The shared convolutions stop taking gradients and the
+    other styles' rows get zero gradients, so with Adam (no weight decay) they stay bit-identical.
+    Returns the number of trainable values."""
+    keep = sorted(set(int(r) for r in rows))
+    if not keep or keep[0] < 0 or keep[-1] >= model.num_styles:
+        raise ParameterError(f"style rows must be in 0..{model.num_styles - 1}, got {list(rows)}")
+    mask = torch.zeros(model.num_styles, 1)
+    mask[keep] = 1.0
+    n = 0
+    for name, p in model.named_parameters():
+        if name.endswith((".gamma", ".beta")):
+            p.requires_grad_(True)
+            p.register_hook(lambda g, m=mask: g * m.to(g))
+            n += len(keep) * p.shape[1]
+        else:
+            p.requires_grad_(False)
+    return n
+
+
 def one_hot(index: int, num_styles: int) -> torch.Tensor:
     if not 0 <= index < num_styles:
         raise ParameterError(f"style index {index} out of range 0..{num_styles - 1}")

@@ -361,6 +361,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
             "train_config": ck.extra.get("config"), "dtype": "float16"}
     if meta.get("init_styles"):  # train-fast --init-style: which styles started from which
         info["init_styles"] = meta["init_styles"]
+    if meta.get("train_styles"):  # train-fast --train-styles: only these styles' rows were trained
+        info["train_styles"] = meta["train_styles"]
     info.update(extra or {})
     state = {k: v.half().contiguous() for k, v in ck.model.items()}
     out = Path(out)

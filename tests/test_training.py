@@ -418,6 +418,59 @@ def test_train_fast_init_style_replaces_a_style_and_records_it(tmp_path, capsys)
         main([str(a) for a in args] + ["--out", str(tmp_path / "e"), "--init-style", "other"])
 
 
+def test_train_fast_train_styles_changes_only_those_styles_rows(tmp_path, capsys):
+    """``--train-styles b``: from a two-style net, only b's (gamma, beta) rows move; the shared convolutions
+    and style a's rows stay bit-identical (the gallery keeps its other styles exactly), a's outputs are
+    unchanged; unknown names and a missing --init are one-line errors."""
+    from stylekit.cli import main
+    from stylekit.feedforward import one_hot
+    from stylekit.training import read_checkpoint
+    from stylekit.weights import fast_model_from_file
+
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "2", "--lr", "0.05"]
+    b = tmp_path / "b.png"
+    save_image(synthetic_image(48, 48, 9, "style"), b)
+    i = common.index("--style")
+    two = common[:i + 2] + [str(b)] + common[i + 2:]
+    assert main(two + ["--out", str(tmp_path / "base")]) == 0
+    base = tmp_path / "base" / CHECKPOINT_NAME
+    assert main(two + ["--out", str(tmp_path / "only_b"), "--init", str(base), "--train-styles", "b"]) == 0
+    assert "training only the (gamma, beta) rows of b" in capsys.readouterr().err
+    before, after = read_checkpoint(base).model, read_checkpoint(tmp_path / "only_b" / CHECKPOINT_NAME).model
+    moved = 0
+    for k, v in before.items():
+        if k.endswith((".gamma", ".beta")):
+            assert torch.equal(v[0], after[k][0]), k          # style "style" (row 0) untouched
+            moved += int(not torch.equal(v[1], after[k][1]))  # style "b" (row 1) trained
+        else:
+            assert torch.equal(v, after[k]), k                # shared layers untouched
+    assert moved > 0
+    net0, net1 = fast_model_from_file(base), fast_model_from_file(tmp_path / "only_b" / CHECKPOINT_NAME)
+    assert net1.metadata["train_styles"] == ["b"]
+    x = synthetic_image(40, 52, 3, "content")
+    with torch.no_grad():
+        assert torch.equal(net0(x, one_hot(0, 2)), net1(x, one_hot(0, 2)))
+        assert not torch.equal(net0(x, one_hot(1, 2)), net1(x, one_hot(1, 2)))
+    capsys.readouterr()
+    assert main(two + ["--out", str(tmp_path / "c"), "--init", str(base), "--train-styles", "zz"]) == 2
+    assert "--train-styles names ['zz']" in capsys.readouterr().err
+    assert main(two + ["--out", str(tmp_path / "d"), "--train-styles", "b"]) == 2
+    assert "--train-styles needs --init" in capsys.readouterr().err
+
+
+def test_fast_loss_batches_cycle_through_the_trained_styles_only():
+    from stylekit.cli_fast import FastStyleLoss
+
+    styles = [synthetic_image(32, 32, k, "style") for k in range(3)]
+    loss = FastStyleLoss(styles, ["relu1_1"], "relu1_1", 1.0, 1.0, 0.0, torch.device("cpu"), train_styles=[2, 0])
+    assert loss.style_indices(0, 5).tolist() == [0, 2, 0, 2, 0]
+    assert loss.style_indices(1, 3).tolist() == [2, 0, 2]
+    full = FastStyleLoss(styles, ["relu1_1"], "relu1_1", 1.0, 1.0, 0.0, torch.device("cpu"))
+    assert full.style_indices(1, 4).tolist() == [1, 2, 0, 1]
+    with pytest.raises(ParameterError, match="train_styles"):
+        FastStyleLoss(styles, ["relu1_1"], "relu1_1", 1.0, 1.0, 0.0, torch.device("cpu"), train_styles=[3])
+
+
 def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path, capsys):
     """``train-fast --norm down-only --init <instance-norm weights>`` converts, trains and records the
     architecture; the reverse direction is refused with a one-line error."""
