@@ -19,7 +19,7 @@ M=${1:-9}; OUT=${2:-$OUT}
 export PYTHONPATH=$PWD/gpu/site:$PWD PYTHONUNBUFFERED=1
 PY=${PY:-python3}
 S=gpu/data/style; D=gpu/data/content
-STYLES="$S/vangogh_starry_night.jpg $S/munch_the_scream.jpg $S/klimt_the_kiss.jpg $S/hokusai_great_wave_off_kanagawa.jpg $S/kandinsky_composition_viii.jpg $S/pattern_openclipart_diamond_tiles.jpg $S/cartoon_openclipart_landscape.jpg"
+STYLES="$S/vangogh_starry_night.jpg $S/munch_the_scream.jpg $S/klimt_the_kiss.jpg $S/hokusai_great_wave_off_kanagawa.jpg $S/kandinsky_composition_viii.jpg $S/digitalart_ukui_string.jpg $S/cartoon_openclipart_vangogh_room.jpg"  # the gallery's styles since session 24
 mkdir -p runs logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch, onnxruntime as o; print(torch.__version__, torch.cuda.is_available(), o.__version__, o.get_available_providers())" 2>&1 | tee -a logs/gpu.txt
