@@ -582,7 +582,7 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
             raise ParameterError("--scale-min must be <= --scale-max")
         if a.init_style and not a.init:
             raise ParameterError("--init-style needs --init (the network whose styles the new ones start from)")
-        if a.train_styles and not (a.init or a.resume):
+        if a.train_styles and not a.init:
             raise ParameterError("--train-styles needs --init (the trained network whose shared layers it keeps)")
         if a.distill_fill and not a.teacher:
             raise ParameterError("--distill-fill needs --teacher (it fills the teacher's droplets in its output)")
