@@ -32,7 +32,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -317,15 +317,21 @@ def style_name(path: str | Path) -> str:
     return Path(path).stem
 
 
+def name_rows(have: Sequence[str], names: Sequence[str], error: Callable[[list[str]], str]) -> list[int]:
+    """For each of ``names``, its index in ``have``; a ``ParameterError`` with ``error(missing)`` when
+    some are not there."""
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ParameterError(error(missing))
+    return [list(have).index(n) for n in names]
+
+
 def style_rows(model: torch.nn.Module, names: Sequence[str], where: str) -> list[int]:
     """For each of ``names``, its row in ``model``'s styles (a ``ParameterError`` naming ``where`` when the
     model lacks one): how ``--init`` and ``--teacher`` match a trained network's styles to the ``--style``
     images, by file name."""
     have = list(getattr(model, "style_names", []))
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise ParameterError(f"{where} holds the styles {have}; it has no {missing}")
-    return [have.index(n) for n in names]
+    return name_rows(have, names, lambda missing: f"{where} holds the styles {have}; it has no {missing}")
 
 
 def _init_style(text: str) -> tuple[str, str]:
@@ -414,10 +420,8 @@ def train_fast(a: argparse.Namespace) -> int:
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
                          negative_slope=a.leaky)
     teacher, teacher_styles = load_teacher(a.teacher, names) if a.teacher else (None, None)
-    missing = [n for n in a.train_styles if n not in names]
-    if missing:
-        raise ParameterError(f"--train-styles names {missing}, which are not among the --style images' names {names}")
-    train_rows = [names.index(n) for n in a.train_styles] or None
+    train_rows = name_rows(names, a.train_styles, lambda missing: f"--train-styles names {missing}, which are not "
+                           f"among the --style images' names {names}") or None
     loss = FastStyleLoss(styles, a.style_layers, a.content_layer, a.style_weight, a.content_weight, a.tv_weight,
                          device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight,
                          teacher=teacher, teacher_styles=teacher_styles,
