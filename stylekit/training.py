@@ -579,6 +579,12 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
     else:
         folder = data
         sampler = CropSampler(data.train, cfg.batch_size, cfg.crop, seed=cfg.seed * 1000 + rank, scale=cfg.scale)
+    if device.type == "cuda":
+        # fixed crop sizes: let cuDNN pick its fastest convolution algorithms once per shape; the fp32 parts
+        # (Gram matrices, losses) may use TF32 tensor cores. Training only; the CPU path is unchanged.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     model = model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     groups: dict[float, list[nn.Parameter]] = {}

