@@ -9,12 +9,16 @@
   style image (2/3 of each side, not resized) from the whole. A yardstick for style distances: how far
   the painting's own pieces are from it. The feed-forward gallery's outputs all stay above it; Gatys,
   which optimizes the Gram matrices directly, can get below.
+- **detail** D(x): mean absolute Laplacian of the luminance at the measuring size, the image's
+  high-frequency energy (no encoder). Not a quality score by itself: it puts a number on "blurry" (a
+  decoder's reconstruction against its photo, an output against the Gatys result for the same pair).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .encoder import VGG19Encoder, load_encoder
 from .images import resize, resize_long_side
@@ -106,3 +110,15 @@ def self_style_distance(style: torch.Tensor, encoder: VGG19Encoder | None = None
     g_whole = _grams(enc, whole)  # once, not once per crop
     crops = [whole[..., y:y + ch, x:x + cw] for y in (0, h - ch) for x in (0, w - cw)]
     return sum(_gram_distance(_grams(enc, c), g_whole) for c in crops) / len(crops)
+
+
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+
+
+@torch.no_grad()
+def detail(x: torch.Tensor, size: int | None = MEASURE_SIZE) -> float:
+    """Mean |Laplacian| of the luminance (Rec. 601 weights) of ``x`` (N, 3, H, W in [0, 1]) resized to
+    ``size``: 0 for a flat image, higher for more fine detail; blurring lowers it."""
+    x = _prep(x, size)
+    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    return float(F.conv2d(y, _LAPLACIAN.to(y)).abs().mean())

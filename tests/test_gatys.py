@@ -270,6 +270,17 @@ def test_self_style_distance_is_zero_for_a_periodic_texture_and_not_for_a_scene(
         self_style_distance(scene, encoder, size=96, fraction=1.0)
 
 
+def test_detail_is_zero_for_a_flat_image_and_drops_when_blurred(content_image):
+    import torch.nn.functional as F
+
+    from stylekit.metrics import detail
+
+    assert detail(torch.full((1, 3, 40, 60), 0.5), size=None) == 0.0
+    sharp = detail(content_image, size=96)
+    blurred = F.avg_pool2d(F.pad(content_image, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
+    assert sharp > 0 and detail(blurred, size=96) < 0.6 * sharp
+
+
 def test_style_distance_by_layer_terms_average_to_the_style_distance(encoder, content_image, style_image):
     from stylekit.metrics import STYLE_LAYERS, style_distance, style_distance_by_layer
 
