@@ -34,6 +34,8 @@ from .losses import mean_std
 #: The layer AdaIN works at, and the layers of the training style loss.
 ADAIN_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+#: layers of the optional feature reconstruction term (``train-adain --recon-feature-weight``)
+RECON_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 #: The encoder downsamples by 8 up to relu4_1: inputs are padded to a multiple of this.
 STRIDE = 8
 EPS = 1e-5
@@ -467,7 +469,7 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def training_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tensor,
                     scales: dict[str, torch.Tensor], decoder: nn.Module | None = None, bf16: bool = False,
-                    recon: bool = False) -> tuple[torch.Tensor, ...]:
+                    recon: bool = False, recon_layers: Sequence[str] = ()) -> tuple[torch.Tensor, ...]:
     """Content and style loss of the decoder on a batch of (content, style) pairs (Huang & Belongie).
 
     - content: MSE between relu4_1 of the decoded image and the AdaIN target t;
@@ -476,6 +478,10 @@ def training_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tenso
 
     - ``recon=True`` adds a third value, not in the paper: the mean absolute pixel error of decoding the
       content's own relu4_1 (the alpha = 0 path), which teaches the decoder to invert the encoder.
+    - ``recon_layers`` (e.g. :data:`RECON_LAYERS`) adds one more value after it (or in its place), also not
+      in the paper: the summed MSE of those layers' (scaled) features between that reconstruction and
+      the photo, a perceptual term that asks for the photo's edges and texture where the pixel error
+      settles for a blurred average.
 
     Features are divided by ``scales`` (:func:`feature_scales`) first.
     ``decoder`` overrides ``model.decoder`` (e.g. its DDP wrapper). ``bf16``: autocast the encoder and
@@ -486,20 +492,25 @@ def training_losses(model: AdaINModel, content: torch.Tensor, style: torch.Tenso
     dev_type = content.device.type
     with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
         with torch.no_grad():
-            fc = enc(content, (ADAIN_LAYER,))[ADAIN_LAYER].float()
+            fcs = enc(content, tuple(dict.fromkeys((*recon_layers, ADAIN_LAYER))))
+            fc = fcs[ADAIN_LAYER].float()
             fs = {k: v.float() / scales[k] for k, v in enc(style, STYLE_LAYERS).items()}
             s_stats = {k: mean_std(v, EPS) for k, v in fs.items()}
             sm, ss = s_stats[ADAIN_LAYER]
             t = adain(fc, sm * scales[ADAIN_LAYER], ss * scales[ADAIN_LAYER])  # raw scale: decoder input
         out = dec(t)
         fo = {k: v.float() / scales[k] for k, v in enc(out, STYLE_LAYERS).items()}
-        rec = dec(fc) if recon else None
+        rec = dec(fc) if (recon or recon_layers) else None
+        fr = {k: v.float() / scales[k] for k, v in enc(rec, tuple(recon_layers)).items()} if recon_layers else {}
     loss_c = _mse(fo[ADAIN_LAYER], t / scales[ADAIN_LAYER])
     loss_s = out.new_zeros((), dtype=torch.float32)
     for layer in STYLE_LAYERS:
         m, s = mean_std(fo[layer], EPS)
         loss_s = loss_s + _mse(m, s_stats[layer][0]) + _mse(s, s_stats[layer][1])
-    if rec is not None:
-        return loss_c, loss_s, (rec.float() - content).abs().mean()
-    return loss_c, loss_s
+    extra = []
+    if recon:
+        extra.append((rec.float() - content).abs().mean())
+    if recon_layers:
+        extra.append(sum(_mse(fr[k], fcs[k].float() / scales[k]) for k in recon_layers))
+    return (loss_c, loss_s, *extra)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 
 from stylekit.adain import (
     BORDER,
@@ -234,6 +235,37 @@ def test_training_lowers_loss_and_resumes_exactly(data_dir):
     state_a = a["decoder"]
     assert loss_of(state_a) < 0.8 * loss_of(None)
 
+
+
+def test_feature_reconstruction_term_trains_and_is_zero_for_a_perfect_decoder(data_dir):
+    """--recon-feature-weight: the relu1_1-relu3_1 MSE of the decoded content features against the photo
+    (0 when the reconstruction is the photo), after the pixel term when both are asked for."""
+    from stylekit.adain import RECON_LAYERS, AdaINModel, Decoder, feature_scales, training_losses
+    from stylekit.encoder import load_encoder
+
+    torch.manual_seed(0)
+    c = torch.cat([_img(32, 32, 500 + i) for i in range(2)])
+    s = torch.cat([_img(32, 32, 600 + i) for i in range(2)])
+    scales = feature_scales(load_encoder(), [c, s])
+    m = AdaINModel(Decoder(0.125))
+    with torch.no_grad():
+        both = training_losses(m, c, s, scales, recon=True, recon_layers=RECON_LAYERS)
+        feat_only = training_losses(m, c, s, scales, recon_layers=RECON_LAYERS)
+    assert len(both) == 4 and len(feat_only) == 3
+    assert float(both[3]) == pytest.approx(float(feat_only[2])) and float(both[3]) > 0
+
+    class Photo(nn.Module):  # a "decoder" that returns the photo: zero reconstruction error
+        def forward(self, t):
+            return c
+
+    with torch.no_grad():
+        *_, pix, feat = training_losses(m, c, s, scales, decoder=Photo(), recon=True, recon_layers=RECON_LAYERS)
+    assert float(pix) == 0.0 and float(feat) == 0.0
+
+    assert _train(data_dir, "featrec", "--steps", "3", "--recon-weight", "5", "--recon-feature-weight", "2") == 0
+    from stylekit.training import read_checkpoint
+
+    assert read_checkpoint(data_dir / "featrec" / "checkpoint.safetensors").step == 3
 
 
 def test_export_into_the_models_folder_registers_the_decoder(data_dir, tmp_path, monkeypatch):
