@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .color import luminance
 from .encoder import VGG19Encoder, load_encoder
 from .images import resize, resize_long_side
 from .losses import gram_matrix
@@ -117,8 +118,7 @@ _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).
 
 @torch.no_grad()
 def detail(x: torch.Tensor, size: int | None = MEASURE_SIZE) -> float:
-    """Mean |Laplacian| of the luminance (Rec. 601 weights) of ``x`` (N, 3, H, W in [0, 1]) resized to
-    ``size``: 0 for a flat image, higher for more fine detail; blurring lowers it."""
-    x = _prep(x, size)
-    y = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    """Mean |Laplacian| of the luminance (:func:`stylekit.color.luminance`) of ``x`` (N, 3, H, W in [0, 1])
+    resized to ``size``: 0 for a flat image, higher for more fine detail; blurring lowers it."""
+    y = luminance(_prep(x, size))
     return float(F.conv2d(y, _LAPLACIAN.to(y)).abs().mean())

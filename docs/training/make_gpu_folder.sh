@@ -21,4 +21,4 @@ for pattern, quality in (("gpu/data/content/*.jpg", 65), ("gpu/data/style/*.jpg"
             im.convert("RGB").save(f, quality=quality)
 PYEOF
 du -sb gpu
-git ls-files -z | xargs -0 du -cb | tail -n 1
+git ls-files -z | du -cb --files0-from=- | tail -n 1
