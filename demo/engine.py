@@ -576,6 +576,7 @@ def _iter_gatys_here(content: Input, style: Input, size: int, config: Any,
                      cancel: threading.Event | None) -> Iterator[GatysUpdate]:
     from stylekit.errors import Cancelled
     from stylekit.gatys import iter_gatys as _iter
+    from stylekit.precision import use_bf16
 
     t0 = time.perf_counter()
     last, step, total = None, 0, 0
@@ -587,6 +588,8 @@ def _iter_gatys_here(content: Input, style: Input, size: int, config: Any,
                 notes = [f"{config.optimizer} {ev.step} steps", f"{max(ev.image.shape[-2:])} px"]
                 if ev.step < ev.total_steps:
                     notes.append("early stop")
+                if use_bf16(config.bf16, ev.image.device):
+                    notes.append("bf16")
                 yield GatysUpdate(step, total, ev.image, True, Result(ev.image, secs, notes))
                 return
             if ev.preview is not None:

@@ -7,6 +7,10 @@ On one content/style pair, at 512 px long side (``--size``):
    (the ``gatys2016`` preset) — the same numbers;
 3. seconds per iteration (one forward + backward + L-BFGS update) at 256/512/1024 px and peak RSS.
 
+``--bf16 auto|on|off`` applies to every run (auto: bfloat16 on CPUs with AVX512-BF16/AMX, see
+:mod:`stylekit.precision`); ``--vs-fp32`` adds the ``default`` preset in float32 on the same pair and
+prints the bf16/fp32 ratios of time and distances (measured side by side in one process).
+
 Prints a table. Targets: default's time <= 1/4 of the classic's, its style and content distances each
 no more than 10 % above the classic's. ``--quick`` runs a reduced version for smoke testing.
 """
@@ -24,6 +28,7 @@ import torch
 from .gatys import get_preset, iter_gatys
 from .images import load_image, save_image
 from .metrics import distances
+from .precision import use_bf16
 
 _SHARED = Path("/work/shared/data")
 _REPO = Path(__file__).resolve().parent.parent
@@ -69,9 +74,10 @@ def run_preset(name: str, content: torch.Tensor, style: torch.Tensor, size: int,
     return image, time.perf_counter() - t0, time.process_time() - c0, steps
 
 
-def seconds_per_iteration(content: torch.Tensor, style: torch.Tensor, size: int, iters: int) -> tuple[float, float]:
+def seconds_per_iteration(content: torch.Tensor, style: torch.Tensor, size: int, iters: int,
+                          bf16: str = "auto") -> tuple[float, float]:
     """(wall, CPU) seconds per L-BFGS iteration at long side ``size`` (after 2 warm-up iterations)."""
-    cfg = get_preset("gatys2016", steps=iters + 2)
+    cfg = get_preset("gatys2016", steps=iters + 2, bf16=bf16)
     t0 = c0 = None
     for ev in iter_gatys(content, [style], cfg, size):
         if ev.step == 2:  # skip the first iterations (allocation, warm-up)
@@ -93,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", help="folder to save the two outputs in")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast in every run (auto: on for CPUs with AVX512-BF16/AMX)")
+    p.add_argument("--vs-fp32", action="store_true",
+                   help="also run the default preset in float32 and print the bf16/fp32 ratios")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -104,17 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     content, style = load_image(cpath, size=1024), load_image(spath, size=1024)
     if a.save:
         Path(a.save).mkdir(parents=True, exist_ok=True)
+    bf16 = use_bf16(a.bf16, torch.device("cpu"))
     print(f"stylekit bench gatys: {cpath.name} + {spath.name}, {a.size} px, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, {'bf16' if bf16 else 'float32'}", flush=True)
 
     rows = []
-    out_d, t_d, cpu_d, n_d = run_preset("default", content, style, a.size, a.seed)
+    out_d, t_d, cpu_d, n_d = run_preset("default", content, style, a.size, a.seed, bf16=a.bf16)
     d_d = distances(out_d, content, style)
     rows.append(("default", t_d, cpu_d, n_d, d_d))
     if a.save:
         save_image(out_d, Path(a.save) / "gatys_default.png")
+    fp32 = None
+    if a.vs_fp32:
+        out_f, t_f, cpu_f, n_f = run_preset("default", content, style, a.size, a.seed, bf16="off")
+        fp32 = (t_f, cpu_f, distances(out_f, content, style))
+        rows.append(("default, float32", t_f, cpu_f, n_f, fp32[2]))
+        if a.save:
+            save_image(out_f, Path(a.save) / "gatys_default_fp32.png")
     if not a.skip_classic:
-        out_c, t_c, cpu_c, n_c = run_preset("gatys2016", content, style, a.size, a.seed, steps=a.classic_steps)
+        out_c, t_c, cpu_c, n_c = run_preset("gatys2016", content, style, a.size, a.seed, steps=a.classic_steps,
+                                            bf16=a.bf16)
         d_c = distances(out_c, content, style)
         rows.append((f"classic ({a.classic_steps} it)", t_c, cpu_c, n_c, d_c))
         if a.save:
@@ -127,10 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ntime ratio default/classic: {t_d / t_c:.3f} wall, {cpu_d / cpu_c:.3f} CPU  (target <= 0.25)")
         print(f"style distance ratio:       {d_d.style / d_c.style:.3f}  (target <= 1.10)")
         print(f"content distance ratio:     {d_d.content / d_c.content:.3f}  (target <= 1.10)")
+    if fp32 is not None:
+        t_f, cpu_f, d_f = fp32
+        print(f"\ndefault {'bf16' if bf16 else '(bf16 off)'} / float32: time {t_d / t_f:.3f} wall, "
+              f"{cpu_d / cpu_f:.3f} CPU; style distance {d_d.style / d_f.style:.3f}, "
+              f"content distance {d_d.content / d_f.content:.3f}")
 
     print(f"\n{'size':>6} {'wall s/it':>10} {'CPU s/it':>10} {'peak RSS GB':>12}")
     for s in (int(v) for v in a.timing_sizes.split(",") if v.strip()):
-        spi, cpi = seconds_per_iteration(content, style, s, a.timing_iters)
+        spi, cpi = seconds_per_iteration(content, style, s, a.timing_iters, a.bf16)
         print(f"{s:6d} {spi:10.3f} {cpi:10.3f} {peak_rss_gb():12.2f}", flush=True)
     return 0
 

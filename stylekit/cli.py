@@ -60,7 +60,7 @@ def add_output_args(p: argparse.ArgumentParser, default_size: int | None = 512) 
 
 
 def add_bf16_arg(p: argparse.ArgumentParser) -> None:
-    """``--bf16 auto|on|off`` of the trainers (resolved by :func:`stylekit.training.use_bf16`)."""
+    """``--bf16 auto|on|off`` of Gatys and the trainers (resolved by :func:`stylekit.precision.use_bf16`)."""
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bfloat16 autocast: auto = on for CUDA and for CPUs with AVX512-BF16/AMX "
                         "(statistics and losses stay float32)")

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .cli import add_output_args, finite_float, int_range, register
+from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import Cancelled, ParameterError
 
 
@@ -52,6 +52,7 @@ def _add_gatys(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", choices=("max", "avg"))
     p.add_argument("--preserve-color", choices=("luminance", "histogram"),
                    help="keep the content's colours (luminance-only transfer or histogram-matched style)")
+    add_bf16_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int_range(0, 100_000), default=0, metavar="K",
                    help="save a preview every K iterations next to the output (OUT_stepN.png)")
@@ -74,7 +75,7 @@ def _run(a: argparse.Namespace) -> int:
                      init=a.init, noise_ratio=a.noise_ratio, content_weight=a.content_weight,
                      style_weight=a.style_weight, tv_weight=a.tv_weight, style_scale=a.style_scale,
                      multiscale=a.multiscale, min_size=a.min_size, pooling=a.pooling,
-                     preserve_color=a.preserve_color, preview_every=a.save_every)
+                     preserve_color=a.preserve_color, preview_every=a.save_every, bf16=a.bf16)
     # Large inputs are shrunk on load; the optimization never needs more than 2x the output size.
     content = load_image(a.content, size=min(4096, max(a.size, 1024)))
     styles = [load_image(s, size=min(4096, max(int(a.size * cfg.style_scale * 2), 512))) for s in a.styles]

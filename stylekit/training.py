@@ -31,7 +31,6 @@ crops; rank 0 alone logs, previews and checkpoints; all ranks' RNG states go int
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 
 from .atomic import atomic_path
 from .errors import ImageError, ParameterError, WeightsError
+from .precision import autocast_context, cpu_has_bf16, use_bf16  # noqa: F401 - re-exported for the trainers
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -71,36 +71,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if d.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError("--device cuda was asked for but no CUDA GPU is available")
     return d
-
-
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bfloat16 matmul (AVX512-BF16 or AMX), where bf16 autocast pays (~1.7x)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(choice: str, device: torch.device) -> bool:
-    """``--bf16 auto|on|off``: auto = on for CUDA with bf16 support and for CPUs with AVX512-BF16/AMX."""
-    if choice == "on":
-        return True
-    if choice == "off":
-        return False
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_bf16()
-
-
-def autocast_context(device: torch.device, enabled: bool | None = None):
-    """bf16 autocast where it pays (CUDA with bf16 support); a no-op context elsewhere."""
-    if enabled is None:
-        enabled = device.type == "cuda" and use_bf16("auto", device)
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 # ---- data ------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def test_gatys_runs_and_saves_with_previews(tmp_path, pair, capsys):
     c, s = pair
     out = tmp_path / "out" / "result.png"
     rc, stdout, err = _run(capsys, "gatys", c, s, s, "-o", str(out), "--size", "32", "--steps", "4",
-                           "--no-multiscale", "--style-weights", "2,1", "--save-every", "2", "--seed", "1")
+                           "--no-multiscale", "--style-weights", "2,1", "--save-every", "2", "--seed", "1",
+                           "--bf16", "on")
     assert rc == 0, err
     assert load_image(out).shape == (1, 3, 24, 32)
     assert (tmp_path / "out" / "result_step2.png").exists() and (tmp_path / "out" / "result_step4.png").exists()
@@ -51,6 +52,7 @@ def _assert_user_error(rc: int, err: str) -> None:
     ["--steps", "0"], ["--steps", "abc"], ["--size", "5"], ["--style-weight", "nan"], ["--content-weight", "-1"],
     ["--tv-weight", "inf"], ["--style-scale", "0"], ["--optimizer", "sgd"], ["--init", "zeros"],
     ["--preserve-color", "yes"], ["--preset", "nope"], ["--style-weights", "1,x"], ["--lr", "-3"],
+    ["--bf16", "maybe"],
 ])
 def test_bad_options_exit_2(tmp_path, pair, capsys, extra):
     c, s = pair

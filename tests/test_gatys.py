@@ -55,6 +55,7 @@ def test_presets_exist_and_are_valid():
     dict(optimizer="sgd"), dict(init="zeros"), dict(preserve_color="yes"), dict(min_size=4),
     dict(style_layers={"relu9_1": 1.0}), dict(style_layers={"relu1_1": -1.0}), dict(style_layers={}),
     dict(content_layers={"relu4_2": float("nan")}), dict(patience=0), dict(pooling="median"), dict(bogus=1),
+    dict(bf16="yes"), dict(bf16=True),
 ])
 def test_bad_settings_raise_parameter_error(kw):
     with pytest.raises(ParameterError):
@@ -105,6 +106,45 @@ def test_loss_drops_by_a_large_factor_from_noise(content_image, style_image):
     assert img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
 
 
+def test_bf16_runs_the_encoder_in_bfloat16_and_optimizes_like_float32(content_image, style_image, monkeypatch):
+    from stylekit import gatys
+    from stylekit.precision import use_bf16
+
+    dtypes: list[torch.dtype] = []
+    real = gatys._Objective.__call__
+
+    def spy(self, x):  # record the dtype of the features the encoder hands the losses
+        enc = self.enc
+
+        def recording(x_, layers):
+            feats = enc(x_, layers)
+            dtypes.append(next(iter(feats.values())).dtype)
+            return feats
+
+        self.enc = recording
+        try:
+            return real(self, x)
+        finally:
+            self.enc = enc
+
+    monkeypatch.setattr(gatys._Objective, "__call__", spy)
+    runs = {}
+    for mode in ("off", "on"):
+        dtypes.clear()
+        evs = _events(content_image, [style_image], _cfg(init="noise", steps=20, bf16=mode), seed=1)
+        assert set(dtypes) == {torch.bfloat16 if mode == "on" else torch.float32}
+        runs[mode] = evs
+    off, on = runs["off"], runs["on"]
+    assert on[-1].image.dtype == torch.float32 and torch.isfinite(on[-1].image).all()
+    assert not torch.equal(on[-1].image, off[-1].image)           # bf16 really was used
+    assert on[0].losses["total"] == pytest.approx(off[0].losses["total"], rel=0.02)
+    # it optimizes as float32 does: the same loss curve within a few per cent
+    assert on[0].losses["total"] / on[-1].losses["total"] > 4
+    for a, b in zip(on, off):
+        assert a.losses["total"] == pytest.approx(b.losses["total"], rel=0.05)
+    assert get_preset("default").bf16 == "auto" and use_bf16("off", torch.device("cpu")) is False
+
+
 def test_adam_lowers_the_loss(content_image, style_image):
     evs = _events(content_image, [style_image], _cfg(optimizer="adam", lr=0.05, steps=20, init="blend"), size=40)
     assert evs[-1].losses["total"] < 0.5 * evs[0].losses["total"]
@@ -131,7 +171,9 @@ def test_output_has_content_aspect_at_size(style_image):
 
 
 def test_multiscale_events_previews_and_early_stop(content_image, style_image):
-    cfg = get_preset("default", min_size=24, steps=6, coarse_steps=5, preview_every=4, tol=0.0)
+    # float32: this tiny problem sits at the edge of an L-BFGS overshoot (step 13's loss jumps 1e7-fold); in
+    # bf16 that step goes non-finite and the Adam fallback replaces it, one event fewer than counted here
+    cfg = get_preset("default", min_size=24, steps=6, coarse_steps=5, preview_every=4, tol=0.0, bf16="off")
     evs = _events(content_image, [style_image], cfg, size=48)
     assert evs[0].num_scales == 3 and evs[0].total_steps == 16
     assert [max(e.size) for e in evs[:-1]] == [24] * 5 + [34] * 5 + [48] * 6
