@@ -4,10 +4,13 @@ On CPUs with native bf16 matrix instructions (AVX512-BF16, AMX) a VGG-19 forward
 bf16 autocast is ~1.6x faster than in float32 (2-vCPU AMD EPYC, 512 px: 1.36 s against 2.23 s); on
 CPUs without them bf16 is emulated and slower, so ``auto`` leaves it off there. On CUDA ``auto`` uses
 it when the GPU supports bf16. Statistics and losses stay float32: callers cast the features back.
+The environment variable ``STYLEKIT_BF16=on|off`` overrides ``auto`` (for a Space, or to time both).
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import warnings
 
 import torch
 
@@ -26,7 +29,13 @@ def cpu_has_bf16() -> bool:
 
 
 def use_bf16(choice: str, device: torch.device) -> bool:
-    """``--bf16 auto|on|off``: auto = on for CUDA with bf16 support and for CPUs with AVX512-BF16/AMX."""
+    """``--bf16 auto|on|off``: auto = on for CUDA with bf16 support and for CPUs with AVX512-BF16/AMX,
+    unless the environment variable ``STYLEKIT_BF16`` says ``on`` or ``off``."""
+    if choice == "auto":
+        choice = os.environ.get("STYLEKIT_BF16", "auto").strip().lower() or "auto"
+        if choice not in BF16_CHOICES:
+            warnings.warn(f"STYLEKIT_BF16={choice!r} is not one of on, off, auto; using auto", stacklevel=2)
+            choice = "auto"
     if choice == "on":
         return True
     if choice == "off":

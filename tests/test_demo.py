@@ -121,9 +121,11 @@ def test_gatys_streams_previews_and_finishes(client):
     assert size_of(img) == (64, 43)
     assert size_of(slider[0]) == size_of(slider[1]) == (64, 43)
     assert "12 steps" in info or "early stop" in info
-    from stylekit.precision import cpu_has_bf16   # the server runs on this machine: bf16 where its CPU has it
+    import torch
 
-    assert ("bf16" in info) == cpu_has_bf16()
+    from stylekit.precision import use_bf16   # the server runs on this machine: bf16 where its CPU has it
+
+    assert ("bf16" in info) == use_bf16("auto", torch.device("cpu"))
 
 
 def test_gatys_can_be_stopped(app_url):

@@ -141,12 +141,20 @@ def test_losses_see_the_clamped_output_and_penalize_the_overshoot():
         FastStyleLoss(styles, loss_on="sometimes", **kw)
 
 
-def test_bf16_choice():
+def test_bf16_choice(monkeypatch):
     from stylekit.training import cpu_has_bf16, use_bf16
 
     cpu = torch.device("cpu")
+    monkeypatch.delenv("STYLEKIT_BF16", raising=False)
     assert use_bf16("on", cpu) and not use_bf16("off", cpu)
     assert use_bf16("auto", cpu) == cpu_has_bf16()
+    monkeypatch.setenv("STYLEKIT_BF16", "off")        # the environment overrides auto, not an explicit choice
+    assert not use_bf16("auto", cpu) and use_bf16("on", cpu)
+    monkeypatch.setenv("STYLEKIT_BF16", "ON")
+    assert use_bf16("auto", cpu) and not use_bf16("off", cpu)
+    monkeypatch.setenv("STYLEKIT_BF16", "sometimes")
+    with pytest.warns(UserWarning, match="STYLEKIT_BF16"):
+        assert use_bf16("auto", cpu) == cpu_has_bf16()
 
 
 def test_split_is_deterministic_ninety_ten(tmp_path):
