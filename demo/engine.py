@@ -409,10 +409,13 @@ def shipped_style_input(name: str) -> Input | None:
 
 def run_fast(content: Input, style: str | None, style2: str | None = None, blend: float = 0.0,
              strength: float = 1.0, preserve_color: bool = False, size: int | None = 512,
-             max_wait: float | None = None) -> Result:
+             max_wait: float | None = None, stroke_scale: float = 1.0) -> Result:
     """Feed-forward: one trained style, or a blend of two (``blend`` = weight of ``style2``), through
     the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized).
-    ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
+    ``stroke_scale``: the network runs on the image resized by 1/stroke_scale (stylekit.feedforward.
+    at_stroke_scale). ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
+    from stylekit.feedforward import at_stroke_scale, work_size
+
     runner = _runner("fast")
     names = list(runner.style_names)
     if not names:
@@ -429,20 +432,24 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     if style2:
         w[names.index(style2)] += float(blend)
     x = _fit(content.tensor, size)
+    wh, ww = work_size(*x.shape[-2:], stroke_scale)
 
     def work() -> tuple[torch.Tensor, float]:
         t0 = time.perf_counter()
-        out = runner.stylize(x, w)
+        out = at_stroke_scale(lambda t: runner.stylize(t, w), x, stroke_scale)
         if preserve_color:  # same order as stylekit.feedforward.stylize_fast: colours, then strength
             out = _keep_colors(out, x)
         if strength < 1.0:
             out = (strength * out + (1.0 - strength) * x).clamp(0, 1)
         return out, time.perf_counter() - t0
 
-    out, secs = GATE.run("fast", x.shape[-2] * x.shape[-1], work, max_wait)
+    out, secs = GATE.run("fast", wh * ww, work, max_wait)
     label = style if not style2 or blend == 0 else f"{1 - blend:.0%} {style} + {blend:.0%} {style2}"
     main = style2 if style2 and blend > 0.5 else style
-    return Result(out, secs, [f"style: {label}", f"{runner.backend} {runner.variant}"], shipped_style_input(main))
+    notes = [f"style: {label}", f"{runner.backend} {runner.variant}"]
+    if (wh, ww) != tuple(x.shape[-2:]):
+        notes.append(f"stroke scale {stroke_scale:g} (network at {ww}x{wh})")
+    return Result(out, secs, notes, shipped_style_input(main))
 
 
 _ADAIN_STATS = LRU(64)

@@ -384,11 +384,14 @@ class FastRunner:
         return (w / tot).astype(np.float32)
 
     def stylize(self, content: torch.Tensor, style_weights: Any = None, strength: float = 1.0,
-                preserve_color: bool | str | None = None) -> torch.Tensor:
+                preserve_color: bool | str | None = None, stroke_scale: float = 1.0) -> torch.Tensor:
         """Same contract as :func:`stylekit.feedforward.stylize_fast`: ``content`` (N,3,H,W) in [0,1];
         ``style_weights`` a mix (S,) or (N,S), a style index or name, or None (uniform mix);
         ``strength`` in [0,1] blends with the content; ``preserve_color`` (True/``"luminance"``) keeps the
-        content's colours. Returns (N,3,H,W) float32 in [0,1] on ``content``'s device."""
+        content's colours; ``stroke_scale`` sizes the strokes (:func:`stylekit.feedforward.at_stroke_scale`).
+        Returns (N,3,H,W) float32 in [0,1] on ``content``'s device."""
+        from stylekit.feedforward import at_stroke_scale, work_size
+
         content = _check_image(content, "content")
         if min(content.shape[-2:]) < 5:
             raise ParameterError(f"the feed-forward network needs images of at least 5x5 pixels, got "
@@ -396,17 +399,19 @@ class FastRunner:
         strength = _check_strength(strength)
         if preserve_color not in (None, False, True, "luminance"):
             raise ParameterError(f"preserve_color must be True/'luminance' or None, got {preserve_color!r}")
+        work_size(*content.shape[-2:], stroke_scale)
         w = self.style_weights(style_weights, content.shape[0])
         x = content.detach().to("cpu", torch.float32)
-        if self.graph is None:
-            y = self._torch(x, w)
-        else:
-            if w.shape[0] != x.shape[0]:
-                w = np.repeat(w, x.shape[0], axis=0)
-            xp, hw = _prepad_fast(x)
-            y = torch.from_numpy(self.graph.run({"image": _to_numpy(xp), "style_weights": w})[0])
-            if hw is not None:
-                y = y[..., :hw[0], :hw[1]].contiguous()
+
+        def run(t: torch.Tensor) -> torch.Tensor:
+            if self.graph is None:
+                return self._torch(t, w)
+            ww = np.repeat(w, t.shape[0], axis=0) if w.shape[0] != t.shape[0] else w
+            tp, hw = _prepad_fast(t)
+            y = torch.from_numpy(self.graph.run({"image": _to_numpy(tp), "style_weights": ww})[0])
+            return y[..., :hw[0], :hw[1]].contiguous() if hw is not None else y
+
+        y = at_stroke_scale(run, x, stroke_scale)
         if preserve_color:
             from stylekit.color import luminance_transfer
 

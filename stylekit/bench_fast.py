@@ -8,6 +8,8 @@ that have a Gatys result). Writes a contact sheet (content | Gatys | feed-forwar
 ``S_self`` is the painting's own distance (stylekit.metrics.self_style_distance: its corner crops
 against the whole), a yardstick for how low S can go while the photo's layout stays; where
 0.4 * S(content) is below it the table marks the goal "< S_self".
+``--stroke-scale S`` runs the network as ``stylekit fast --stroke-scale S`` does (on the photo resized by
+1/S, the result resized back to 512 px; the time then includes both resizes).
 """
 from __future__ import annotations
 
@@ -85,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cached-gatys-only", action="store_true",
                    help="use Gatys results already in the cache; skip pairs without one (no new Gatys runs)")
     p.add_argument("--styles", default=None, help="comma-separated subset of the gallery styles")
+    p.add_argument("--stroke-scale", type=float, default=1.0,
+                   help="run the network at 1/S of the photo's size and resize back (stylekit fast --stroke-scale)")
     p.add_argument("--sheet", default="docs/fast_contact_sheet.png", help="contact sheet PNG to write ('' = none)")
     p.add_argument("--json", default=None, help="also write the table as JSON here")
     p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
@@ -125,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     contents = {p: load_image(p, SIZE) for p in photos}
 
     print(f"feed-forward gallery benchmark: {len(entries)} styles x {len(photos)} held-out photos at {SIZE} px "
-          f"(Gatys 'default' on {min(a.gatys_photos, len(photos))}; C_out is over those)")
+          f"(Gatys 'default' on {min(a.gatys_photos, len(photos))}; C_out is over those)"
+          + (f", stroke scale {a.stroke_scale:g}" if a.stroke_scale != 1.0 else ""))
     hdr = (f"{'style':<34} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'S_self':>6} {'C_out':>6} {'C_gat':>6} "
            f"{'t_ms':>6} {'drop':>5} {'dead%':>5}  ok")
     if not a.gatys_only:
@@ -148,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             times = []
             for _ in range(max(1, a.repeat)):
                 t0 = time.perf_counter()
-                out = stylize_fast(model, c, w)
+                out = stylize_fast(model, c, w, stroke_scale=a.stroke_scale)
                 times.append(time.perf_counter() - t0)
             d_o, d_c = distances(out, c, s), distances(c, c, s)
             d_g = distances(gat, c, s) if gat is not None else None

@@ -636,14 +636,16 @@ def run_fast(a: argparse.Namespace) -> int:
             get_fast_runner = None
         if get_fast_runner is not None:
             runner = get_fast_runner(model_id, backend=backend)
-            out = runner.stylize(content, vec, strength=a.strength, preserve_color=a.preserve_color or None)
+            out = runner.stylize(content, vec, strength=a.strength, preserve_color=a.preserve_color or None,
+                                 stroke_scale=a.stroke_scale)
             backend = getattr(runner, "backend", "onnx")
     if out is None:
         from .feedforward import stylize_fast
         from .weights import load_fast_model
 
         model = load_fast_model(model_id)
-        out = stylize_fast(model, content, vec, strength=a.strength, preserve_color=a.preserve_color or None)
+        out = stylize_fast(model, content, vec, strength=a.strength, preserve_color=a.preserve_color or None,
+                           stroke_scale=a.stroke_scale)
         backend = "torch"
     save_image(out, a.output)
     print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {backend}, {time.perf_counter() - t:.2f}s)",
@@ -659,6 +661,9 @@ def _add_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend", default=None, help="mix styles: name=weight,name=weight (e.g. starry_night=0.5,the_scream=0.5)")
     p.add_argument("--strength", type=finite_float(0, 1), default=1.0, help="0 = content, 1 = full style")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=1.0,
+                   help="size of the strokes relative to the picture: the network runs on the image resized by "
+                        "1/S (0.8 = finer strokes, rendered 1.25x larger and shrunk; 2 = bigger); default 1")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     add_output_args(p, default_size=None)
     p.set_defaults(func=run_fast)

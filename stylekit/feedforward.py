@@ -14,10 +14,15 @@ single forward pass. A single-style net is ``num_styles=1`` (same code path, wei
 Any input size works: the input is reflection-padded to a multiple of 4 inside and the output is
 cropped back, so it has exactly the input's size. The raw output is not clamped (training sees the
 unclamped values); :func:`stylize_fast` clamps to [0, 1].
+
+The network's strokes have a fixed size in pixels, so their size relative to the picture is set by the
+size the network runs at: ``stroke_scale`` (:func:`at_stroke_scale`) runs it on the image resized by
+1/stroke_scale and resizes the result back (< 1: finer strokes, rendered at a larger size and shrunk with
+antialiasing; > 1: bigger strokes), like Gatys' ``style_scale`` and AdaIN's style size.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -27,6 +32,10 @@ from .errors import ParameterError
 
 ARCH = "stylekit-transformer-cin/1"
 
+
+#: the accepted range of ``stroke_scale`` and the largest side the network is run at because of it
+STROKE_SCALE_RANGE = (0.25, 4.0)
+MAX_WORK_SIDE = 4096
 
 #: epsilon of the instance norms' variance (and of :func:`to_down_only`'s calibration, which replaces them)
 EPS = 1e-5
@@ -358,16 +367,58 @@ def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
     return out
 
 
+def check_stroke_scale(stroke_scale: object) -> float:
+    """``stroke_scale`` as a float in :data:`STROKE_SCALE_RANGE`, else a :class:`ParameterError`."""
+    lo, hi = STROKE_SCALE_RANGE
+    try:
+        s = float(stroke_scale)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(f"stroke scale must be a number between {lo} and {hi}, got {stroke_scale!r}") from None
+    if not lo <= s <= hi:  # also rejects NaN
+        raise ParameterError(f"stroke scale must be between {lo} and {hi}, got {stroke_scale!r}")
+    return s
+
+
+def work_size(h: int, w: int, stroke_scale: float) -> tuple[int, int]:
+    """The (H, W) the network runs at for an image of (h, w) at ``stroke_scale`` (checked: 5 to
+    :data:`MAX_WORK_SIDE` pixels a side)."""
+    s = check_stroke_scale(stroke_scale)
+    hh, ww = max(1, round(h / s)), max(1, round(w / s))
+    if max(hh, ww) > MAX_WORK_SIDE:
+        raise ParameterError(f"stroke scale {s:g} on a {w}x{h} image would run the network at {ww}x{hh}; the "
+                             f"limit is {MAX_WORK_SIDE} px a side: use a larger stroke scale or a smaller image")
+    if min(hh, ww) < 5:
+        raise ParameterError(f"stroke scale {s:g} on a {w}x{h} image would run the network at {ww}x{hh}; it "
+                             f"needs at least 5x5 px: use a smaller stroke scale or a larger image")
+    return hh, ww
+
+
+def at_stroke_scale(run: Callable[[torch.Tensor], torch.Tensor], content: torch.Tensor,
+                    stroke_scale: float = 1.0) -> torch.Tensor:
+    """``run(content)`` with the network's strokes scaled by ``stroke_scale`` relative to the picture:
+    ``run`` gets ``content`` resized by 1/stroke_scale (bilinear, antialiased when shrinking) and its
+    result is resized back to ``content``'s size, clamped to [0, 1]. 1 = ``run(content)`` itself."""
+    h, w = content.shape[-2:]
+    hh, ww = work_size(h, w, stroke_scale)
+    if (hh, ww) == (h, w):
+        return run(content)
+    x = F.interpolate(content, size=(hh, ww), mode="bilinear", align_corners=False, antialias=hh < h).clamp(0, 1)
+    y = run(x)
+    return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=hh > h).clamp(0, 1)
+
+
 @torch.no_grad()
 def stylize_fast(model: TransformerNet, content: torch.Tensor,
                  style_weights: torch.Tensor | Sequence[float] | int | None = None,
-                 strength: float = 1.0, preserve_color: bool | str | None = None) -> torch.Tensor:
+                 strength: float = 1.0, preserve_color: bool | str | None = None,
+                 stroke_scale: float = 1.0) -> torch.Tensor:
     """Stylize ``content`` (N, 3, H, W) [0, 1] in one forward pass; returns the same size, clamped to [0, 1].
 
     ``style_weights``: a style index, a weight vector (S,) / (N, S) over the model's styles (blended), or
     None (uniform mix; the only style of a single-style net). ``strength`` in [0, 1] blends the
     result with the content (0 = content, 1 = full style). ``preserve_color`` (True or
     ``"luminance"``): keep the content's colours (luminance-only transfer, :mod:`stylekit.color`).
+    ``stroke_scale``: strokes' size relative to the picture (:func:`at_stroke_scale`; 1 = as trained).
     """
     if not isinstance(content, torch.Tensor) or content.dim() != 4 or content.shape[1] != 3:
         raise ParameterError("content must be an RGB image tensor (N, 3, H, W)")
@@ -388,10 +439,11 @@ def stylize_fast(model: TransformerNet, content: torch.Tensor,
     dev = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     x = content.to(dev, torch.float32)
+    work_size(*x.shape[-2:], stroke_scale)  # check before running anything
     was_training = model.training
     model.eval()
     try:
-        y = model(x.to(dtype), style_weights).float().clamp(0, 1)
+        y = at_stroke_scale(lambda t: model(t.to(dtype), style_weights).float().clamp(0, 1), x, stroke_scale)
     finally:
         model.train(was_training)
     if preserve_color:

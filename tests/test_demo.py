@@ -85,6 +85,16 @@ def test_fast_endpoint(client, shipped_models):
     assert " s**" in info and "style:" in info
 
 
+def test_fast_stroke_scale(client, shipped_models):
+    style = shipped_models[0]
+    img, _, info = client.predict(handle_file(str(CONTENT)), None, style, "(none)", 0.5, 1.0, False, 96, 0.8,
+                                  api_name="/fast")
+    assert size_of(img) == (96, 64)                       # the output keeps the asked size ...
+    assert "stroke scale 0.8 (network at 120x80)" in info  # ... the network ran at 1/0.8 of it
+    with pytest.raises(Exception, match="less than minimum value 0.5"):   # gradio checks the slider's range
+        client.predict(handle_file(str(CONTENT)), None, style, "(none)", 0.5, 1.0, False, 96, 0.0, api_name="/fast")
+
+
 def test_fast_blend_and_colour(client, shipped_models):
     a, b = shipped_models[0], shipped_models[-1]
     img, _, info = client.predict(handle_file(str(CONTENT)), None, a, b, 0.3, 0.5, True, 128, api_name="/fast")

@@ -158,6 +158,9 @@ def test_fast_parity_any_size(fast_net, fast_runner, h, w):
         ref = stylize_fast(fast_net, x, weights)
         assert out.shape == x.shape
         assert (out - ref).abs().max().item() <= 1e-3
+    out = fast_runner.stylize(x, 1, stroke_scale=0.8)   # the resizes around the graph are the library's
+    assert out.shape == x.shape
+    assert (out - stylize_fast(fast_net, x, 1, stroke_scale=0.8)).abs().max().item() <= 1e-3
 
 
 def test_fast_down_only_net_exports_with_parity(onnx_dir, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stylekit.errors import ParameterError
-from stylekit.feedforward import TransformerNet, one_hot, stylize_fast
+from stylekit.feedforward import TransformerNet, at_stroke_scale, one_hot, stylize_fast, work_size
 from tests.conftest import synthetic_image
 
 
@@ -29,6 +29,36 @@ def test_output_has_exactly_the_input_size(hw):
     assert y.shape == x.shape and torch.isfinite(y).all()
     out = stylize_fast(net, x, 1)
     assert out.shape == x.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("hw", [(97, 131), (300, 517)])
+@pytest.mark.parametrize("scale", [0.8, 2.0])
+def test_stroke_scale_runs_the_net_at_one_over_the_scale_and_keeps_the_size(hw, scale):
+    net = _net(2)
+    seen: list[tuple[int, int]] = []
+    hook = net.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape[-2:])))
+    x = torch.rand(1, 3, *hw)
+    out = stylize_fast(net, x, 1, stroke_scale=scale)
+    hook.remove()
+    assert seen == [(round(hw[0] / scale), round(hw[1] / scale))] == [work_size(*hw, scale)]
+    assert out.shape == x.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert torch.equal(stylize_fast(net, x, 1, stroke_scale=1.0), stylize_fast(net, x, 1))
+    # the resizes are the only difference: an identity "network" gives the photo back (blurred a little)
+    back = at_stroke_scale(lambda t: t, x, scale)
+    assert back.shape == x.shape and (back - x).abs().mean() < 0.3
+
+
+@pytest.mark.parametrize("bad", [0, 0.1, -1, 5, float("nan"), "big", None])
+def test_bad_stroke_scales_are_clear_errors(bad):
+    with pytest.raises(ParameterError, match="stroke scale"):
+        stylize_fast(_net(1), torch.rand(1, 3, 32, 32), stroke_scale=bad)
+
+
+def test_stroke_scale_limits_the_size_the_network_runs_at():
+    with pytest.raises(ParameterError, match="limit is 4096"):
+        work_size(1200, 1600, 0.25)
+    with pytest.raises(ParameterError, match="at least 5x5"):
+        stylize_fast(_net(1), torch.rand(1, 3, 12, 40), stroke_scale=4.0)
 
 
 def test_one_hot_blend_equals_the_single_style_net():

@@ -386,6 +386,9 @@ CLI_BAD_PARAMS = [
     (["fast", "{c}", "--style", "no_such_style", "--backend", "torch"], "unknown style"),
     (["fast", "{c}", "--strength", "nan", "--backend", "torch"], "strength"),
     (["fast", "{c}", "--strength", "2", "--backend", "torch"], "strength"),
+    (["fast", "{c}", "--stroke-scale", "0", "--backend", "torch"], "stroke-scale"),
+    (["fast", "{c}", "--stroke-scale", "nan", "--backend", "torch"], "stroke-scale"),
+    (["fast", "{c}", "--stroke-scale", "0.25", "--size", "2048", "--backend", "torch"], "limit is 4096"),
 ]
 
 
@@ -532,7 +535,8 @@ def uploaded_good(demo_client, good_image):
 
 DEMO_BAD_PARAMS = [dict(size=NAN), dict(size=INF), dict(size=10**7), dict(size=-1), dict(size="big"),
                    dict(blend=NAN), dict(blend=7.0), dict(blend=-INF), dict(strength=-3.0), dict(strength=INF),
-                   dict(strength=NAN), dict(style="no_such_style"), dict(style2="no_such_style"), dict(style=[1, 2])]
+                   dict(strength=NAN), dict(style="no_such_style"), dict(style2="no_such_style"), dict(style=[1, 2]),
+                   dict(stroke=NAN), dict(stroke=0.1), dict(stroke="big")]
 
 
 @pytest.mark.parametrize("kw", DEMO_BAD_PARAMS, ids=[str(k) for k in DEMO_BAD_PARAMS])
@@ -541,14 +545,15 @@ def test_demo_refuses_bad_parameters(demo_client, uploaded_good, kw):
     from .hostile import file_data, rest_call
 
     client, url = demo_client
-    a = dict(style=client._stylekit_styles[0], style2="(none)", blend=0.5, strength=1.0, preserve=False, size=96)
+    a = dict(style=client._stylekit_styles[0], style2="(none)", blend=0.5, strength=1.0, preserve=False, size=96,
+             stroke=1.0)
     a.update(kw)
     data = [file_data(uploaded_good), None, a["style"], a["style2"], a["blend"], a["strength"], a["preserve"],
-            a["size"]]
+            a["size"], a["stroke"]]
     event, payload = rest_call(url, "fast", data)
     assert event == "error" or event.startswith("http 4"), (event, payload)
     assert "Traceback" not in payload
-    ok = data[:2] + [client._stylekit_styles[0], "(none)", 0.5, 1.0, False, 96]
+    ok = data[:2] + [client._stylekit_styles[0], "(none)", 0.5, 1.0, False, 96, 1.0]
     event, payload = rest_call(url, "fast", ok)
     assert event == "complete", payload
 

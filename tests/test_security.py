@@ -146,7 +146,7 @@ def _get(url: str, path: str) -> _Raw:
 
 
 def _fast_args(server, f) -> list:
-    return [f, None, server["styles"][0], "(none)", 0.5, 1.0, False, 96]
+    return [f, None, server["styles"][0], "(none)", 0.5, 1.0, False, 96, 1.0]
 
 
 def test_own_files_are_served(server):

@@ -28,6 +28,21 @@ def test_catalogue_files_exist_verify_and_load():
     assert y.shape == (1, 3, 37, 53)
 
 
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_cli_fast_with_a_stroke_scale_keeps_the_size(tmp_path, backend, capsys):
+    from stylekit.cli import main
+    from stylekit.images import load_image, save_image
+
+    src = save_image(synthetic_image(61, 90), tmp_path / "in.png")
+    rc = main(["fast", str(src), "--style", "the_scream", "--stroke-scale", "0.8", "--backend", backend,
+               "-o", str(tmp_path / "out.png")])
+    assert rc == 0, capsys.readouterr().err
+    out = load_image(tmp_path / "out.png")
+    assert out.shape == (1, 3, 61, 90)
+    plain = stylize_fast(W.load_fast_model(), load_image(src), W.style_vector("the_scream"))
+    assert (out - plain).abs().mean() > 1e-3   # the strokes did change
+
+
 def test_every_style_has_its_image_and_license():
     styles = W.list_styles()
     assert len(styles) >= 6
