@@ -391,7 +391,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                 f_strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength")
                 f_pc = gr.Checkbox(False, label="Preserve colours")
                 f_size = one_pass_size()
-                f_stroke = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Stroke scale",
+                f_stroke = gr.Slider(0.75, 2.0, value=1.0, step=0.05, label="Stroke scale",
                                      info="below 1: finer strokes (the network runs larger, ~1.6x the time at "
                                           "0.8); above 1: bigger strokes")
                 f_btn, f_out, f_slider, f_info = result_block("feed-forward", "fast")

@@ -91,7 +91,7 @@ def test_fast_stroke_scale(client, shipped_models):
                                   api_name="/fast")
     assert size_of(img) == (96, 64)                       # the output keeps the asked size ...
     assert "stroke scale 0.8 (network at 120x80)" in info  # ... the network ran at 1/0.8 of it
-    with pytest.raises(Exception, match="less than minimum value 0.5"):   # gradio checks the slider's range
+    with pytest.raises(Exception, match="less than minimum value 0.75"):   # gradio checks the slider's range
         client.predict(handle_file(str(CONTENT)), None, style, "(none)", 0.5, 1.0, False, 96, 0.0, api_name="/fast")
 
 
