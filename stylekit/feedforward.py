@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ParameterError
+from .images import resize
 
 ARCH = "stylekit-transformer-cin/1"
 
@@ -396,15 +397,14 @@ def work_size(h: int, w: int, stroke_scale: float) -> tuple[int, int]:
 def at_stroke_scale(run: Callable[[torch.Tensor], torch.Tensor], content: torch.Tensor,
                     stroke_scale: float = 1.0) -> torch.Tensor:
     """``run(content)`` with the network's strokes scaled by ``stroke_scale`` relative to the picture:
-    ``run`` gets ``content`` resized by 1/stroke_scale (bilinear, antialiased when shrinking) and its
-    result is resized back to ``content``'s size, clamped to [0, 1]. 1 = ``run(content)`` itself."""
+    ``run`` gets ``content`` resized by 1/stroke_scale and its result is resized back to ``content``'s
+    size (:func:`stylekit.images.resize`: bicubic, antialiased when shrinking, clamped to [0, 1]).
+    1 = ``run(content)`` itself."""
     h, w = content.shape[-2:]
     hh, ww = work_size(h, w, stroke_scale)
     if (hh, ww) == (h, w):
         return run(content)
-    x = F.interpolate(content, size=(hh, ww), mode="bilinear", align_corners=False, antialias=hh < h).clamp(0, 1)
-    y = run(x)
-    return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=hh > h).clamp(0, 1)
+    return resize(run(resize(content, hh, ww)), h, w)
 
 
 @torch.no_grad()
