@@ -412,9 +412,8 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
              max_wait: float | None = None, stroke_scale: float = 1.0) -> Result:
     """Feed-forward: one trained style, or a blend of two (``blend`` = weight of ``style2``), through
     the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized).
-    ``stroke_scale``: the network runs on the image resized by 1/stroke_scale (stylekit.feedforward.
-    at_stroke_scale). ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
-    from stylekit.feedforward import at_stroke_scale, work_size
+    ``stroke_scale``: the network runs on the image resized by 1/stroke_scale (the runner's ``stylize``). ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
+    from stylekit.feedforward import work_size
 
     runner = _runner("fast")
     names = list(runner.style_names)
@@ -436,7 +435,7 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
 
     def work() -> tuple[torch.Tensor, float]:
         t0 = time.perf_counter()
-        out = at_stroke_scale(lambda t: runner.stylize(t, w), x, stroke_scale)
+        out = runner.stylize(x, w, stroke_scale=stroke_scale)
         if preserve_color:  # same order as stylekit.feedforward.stylize_fast: colours, then strength
             out = _keep_colors(out, x)
         if strength < 1.0:

@@ -390,7 +390,7 @@ class FastRunner:
         ``strength`` in [0,1] blends with the content; ``preserve_color`` (True/``"luminance"``) keeps the
         content's colours; ``stroke_scale`` sizes the strokes (:func:`stylekit.feedforward.at_stroke_scale`).
         Returns (N,3,H,W) float32 in [0,1] on ``content``'s device."""
-        from stylekit.feedforward import at_stroke_scale, work_size
+        from stylekit.feedforward import at_stroke_scale
 
         content = _check_image(content, "content")
         if min(content.shape[-2:]) < 5:
@@ -399,7 +399,6 @@ class FastRunner:
         strength = _check_strength(strength)
         if preserve_color not in (None, False, True, "luminance"):
             raise ParameterError(f"preserve_color must be True/'luminance' or None, got {preserve_color!r}")
-        work_size(*content.shape[-2:], stroke_scale)
         w = self.style_weights(style_weights, content.shape[0])
         x = content.detach().to("cpu", torch.float32)
 

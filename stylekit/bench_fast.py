@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 
+from .cli import finite_float
+
 DEFAULT_DATA = "../shared/data"
 SIZE = 512
 
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cached-gatys-only", action="store_true",
                    help="use Gatys results already in the cache; skip pairs without one (no new Gatys runs)")
     p.add_argument("--styles", default=None, help="comma-separated subset of the gallery styles")
-    p.add_argument("--stroke-scale", type=float, default=1.0,
+    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=1.0,
                    help="run the network at 1/S of the photo's size and resize back (stylekit fast --stroke-scale)")
     p.add_argument("--sheet", default="docs/fast_contact_sheet.png", help="contact sheet PNG to write ('' = none)")
     p.add_argument("--json", default=None, help="also write the table as JSON here")

@@ -28,7 +28,8 @@ import torch
 from .gatys import get_preset, iter_gatys
 from .images import load_image, save_image
 from .metrics import distances
-from .precision import BF16_CHOICES, use_bf16
+from .cli import add_bf16_arg
+from .precision import use_bf16
 
 _SHARED = Path("/work/shared/data")
 _REPO = Path(__file__).resolve().parent.parent
@@ -99,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", help="folder to save the two outputs in")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    p.add_argument("--bf16", choices=BF16_CHOICES, default="auto",
-                   help="bfloat16 autocast in every run (auto: on for CPUs with AVX512-BF16/AMX)")
+    add_bf16_arg(p)  # applies to every run
     p.add_argument("--vs-fp32", action="store_true",
                    help="also run the default preset in float32 and print the bf16/fp32 ratios")
     a = p.parse_args(argv)

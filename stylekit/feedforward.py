@@ -439,7 +439,6 @@ def stylize_fast(model: TransformerNet, content: torch.Tensor,
     dev = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     x = content.to(dev, torch.float32)
-    work_size(*x.shape[-2:], stroke_scale)  # check before running anything
     was_training = model.training
     model.eval()
     try:

@@ -241,10 +241,9 @@ class _Objective:
     """Loss of one scale: fixed content features and mixed Gram targets."""
 
     def __init__(self, enc: VGG19Encoder, content: torch.Tensor, styles: list[torch.Tensor],
-                 weights: list[float], cfg: GatysConfig, hw: tuple[int, int], target_pixels: int) -> None:
-        self.enc, self.cfg = enc, cfg
-        device = content.device
-        self.bf16 = use_bf16(cfg.bf16, device)
+                 weights: list[float], cfg: GatysConfig, hw: tuple[int, int], target_pixels: int,
+                 bf16: bool = False) -> None:
+        self.enc, self.cfg, self.bf16 = enc, cfg, bf16
         self.c_layers = {k: v for k, v in cfg.content_layers.items() if v > 0} if cfg.content_weight > 0 else {}
         self.s_layers = {k: v for k, v in cfg.style_layers.items() if v > 0}
         self.layers = list(dict.fromkeys([*self.c_layers, *self.s_layers]))
@@ -333,6 +332,7 @@ def iter_gatys(content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Ten
 
         styles = [match_color(s, content, "histogram") for s in styles]
     enc = encoder or load_encoder(pooling=cfg.pooling)
+    bf16 = use_bf16(cfg.bf16, content.device)
     check()  # loading the encoder may take seconds: honour a Stop pressed meanwhile
     gen = torch.Generator().manual_seed(int(seed))
     h0, w0 = content.shape[-2:]
@@ -359,7 +359,7 @@ def iter_gatys(content: torch.Tensor, styles: Sequence[torch.Tensor] | torch.Ten
                 x = _initial_image(cfg.init, content, main_style, hw, cfg.noise_ratio, gen)
             else:
                 x = resize(x, *hw).contiguous()
-        obj = _Objective(enc, content, styles, weights, cfg, hw, target_pixels)
+        obj = _Objective(enc, content, styles, weights, cfg, hw, target_pixels, bf16)
         check()  # the style/content targets take a while at large sizes
         x = x.clone(memory_format=torch.contiguous_format).requires_grad_(True)
         if cfg.optimizer == "lbfgs":

@@ -9,6 +9,7 @@ The environment variable ``STYLEKIT_BF16=on|off`` overrides ``auto`` (for a Spac
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 
@@ -18,6 +19,7 @@ import torch
 BF16_CHOICES = ("auto", "on", "off")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """True on CPUs with native bfloat16 matmul (AVX512-BF16 or AMX), where bf16 autocast pays (~1.6x)."""
     try:
