@@ -12,6 +12,11 @@ not depend on the weight values; int8 quality does).
 ``--quick``: feed-forward at 512 only, 3 runs, no memory column; ends with one line
 ``fast 512: onnx/eager=0.61 int8/eager=0.40 maxerr=3e-06``.
 
+On the CPU the table also has **torch bf16**: the PyTorch network as a bf16 copy
+(:func:`stylekit.precision.bf16_copy`), what the runners use on CPUs with native bf16 (AVX512-BF16,
+AMX; elsewhere bf16 is emulated and slow, and the header says which); the notes give its PSNR against
+float32 eager at 512 px.
+
 ``--device cuda``: the same table on the GPU — PyTorch eager fp32 on CUDA against onnxruntime's CUDA
 provider with the fp32 and fp16 files. Every timed call goes from a float32 image in host memory to
 the result in host memory (eager: copy in, forward, copy out, synchronize), so both sides pay the same
@@ -229,7 +234,8 @@ def _timed_rows(mode: str, label: str, size: int, fns: dict[str, Callable[[], An
         elif device != "cpu":
             mem = _cuda_peak_mb(fn) if k == ref else float("nan")
         else:
-            mem = peak_in_fresh_process(mode, k.split()[-1] if k.startswith("onnx") else "eager", size, onnx_dir)
+            mem = peak_in_fresh_process(mode, k.split()[-1] if k.startswith("onnx") or k == "torch bf16" else "eager",
+                                        size, onnx_dir)
         rows.append(Row(label, size, k, med[k], mem, med[k] / med[ref], note))
         emit(format_row(rows[-1]))
     return rows
@@ -237,7 +243,11 @@ def _timed_rows(mode: str, label: str, size: int, fns: dict[str, Callable[[], An
 
 def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path | None, log=_log,
                measure_memory: bool = True, emit=_log, device: str = "cpu") -> tuple[list[Row], float]:
+    from stylekit.feedforward import stylize_fast
+    from stylekit.precision import bf16_copy
+
     from .runtime import FastRunner, cpu_threads, get_fast_runner
+    from .verify import psnr
 
     src, note = _fast_model()
     net = src.modules().float().eval()
@@ -254,6 +264,7 @@ def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path 
     torch.set_num_threads(cpu_threads())
     n = len(src.styles)
     net = net.to(device)
+    low = bf16_copy(net) if device == "cpu" else None
     w = torch.full((1, n), 1.0 / n, device=device)
     rows: list[Row] = []
     maxerr = 0.0
@@ -261,16 +272,18 @@ def bench_fast(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path 
         x = _photo(s)
 
         def forward(xd: torch.Tensor) -> torch.Tensor:
-            from stylekit.feedforward import stylize_fast
-
             return stylize_fast(net, xd, w)
 
         eager = _eager_on(device, forward, x)
         fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
+        if low is not None:
+            fns["torch bf16"] = lambda: stylize_fast(low, x, w)
         for v, r in runners.items():
             fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, w.cpu()))
         if s == 512 and "fp32" in runners:
             maxerr = float((runners["fp32"].stylize(x, w.cpu()) - eager().cpu()).abs().max())
+        if s == 512 and low is not None:
+            log(f"# fast torch bf16 at 512: {psnr(stylize_fast(low, x, w), eager()):.1f} dB against float32 eager")
         rows += _timed_rows("fast", "fast", s, fns, runs, device, measure_memory, onnx_dir, note, emit)
     return rows, maxerr
 
@@ -280,6 +293,7 @@ def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path
     from stylekit.adain import style_statistics, transfer
 
     from .runtime import cpu_threads, get_adain_runner
+    from .verify import psnr
 
     src, note = _adain_model()
     model = src.modules()
@@ -299,11 +313,17 @@ def bench_adain(sizes: list[int], runs: int, variants: list[str], onnx_dir: Path
     stats = style_statistics(model, style)
     model_d = model.to(device)
     stats_d = stats.to(device)
+    low = model.bf16_copy() if device == "cpu" else None
     rows: list[Row] = []
     for s in sizes:
         x = _photo(s)
         eager = _eager_on(device, lambda xd: transfer(model_d, xd, [stats_d]), x)
         fns: dict[str, Callable[[], Any]] = {"torch eager fp32": eager}
+        if low is not None:
+            fns["torch bf16"] = lambda: transfer(low, x, [stats])
+            if s == 512:
+                log(f"# adain torch bf16 at 512: {psnr(transfer(low, x, [stats]), eager()):.1f} dB against "
+                    "float32 eager")
         for v, r in runners.items():
             fns[f"onnxruntime {v}"] = (lambda r=r: r.stylize(x, stats))
         rows += _timed_rows("adain", "adain (cached stats)", s, fns, runs, device, measure_memory, onnx_dir,
@@ -347,8 +367,10 @@ def run(args: argparse.Namespace) -> int:
         fast_variants = adain_variants = ["fp32", "fp16"]
         where = f"{torch.cuda.get_device_name(0)}, host-to-host timings"
     else:
+        from stylekit.precision import cpu_has_bf16
+
         fast_variants = adain_variants = ["fp32", "int8"]
-        where = f"{cpu_threads()} threads"
+        where = f"{cpu_threads()} threads, native bf16: {'yes' if cpu_has_bf16() else 'no (emulated, slow)'}"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# export bench on {device}: {where}, torch {torch.__version__}, load average {load:.2f} "
           f"(backends interleaved, median of {runs})", flush=True)
@@ -373,5 +395,7 @@ def run(args: argparse.Namespace) -> int:
             line += f" int8/eager={r512['onnxruntime int8']:.2f}"
         if "onnxruntime fp16" in r512:
             line += f" fp16/eager={r512['onnxruntime fp16']:.2f}"
+        if "torch bf16" in r512:
+            line += f" bf16/eager={r512['torch bf16']:.2f}"
         print(line + f" maxerr={maxerr:.0e}")
     return 0

@@ -110,7 +110,11 @@ class Decoder(nn.Module):
             last.bias.fill_(0.5)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.net(t / self.in_scale)
+        t = t / self.in_scale
+        low = self.net[1].weight.dtype  # a bf16 copy (stylekit.precision.bf16_copy): float32 in and out
+        if low == torch.float32:
+            return self.net(t)
+        return self.net(t.to(low)).float()
 
     def architecture(self) -> str:
         return f"adain-decoder-vgg19-relu4_1-w{self.width:g}"
@@ -205,6 +209,13 @@ class AdaINModel(nn.Module):
 
     def decode(self, t: torch.Tensor) -> torch.Tensor:
         return self.decoder(t)
+
+    def bf16_copy(self) -> "AdaINModel":
+        """A copy with encoder and decoder in bf16 for inference (:func:`stylekit.precision.bf16_copy`:
+        float32 in and out, AdaIN statistics in float32); the shared float32 encoder is left as it is."""
+        from .precision import bf16_copy
+
+        return AdaINModel(decoder=bf16_copy(self.decoder), encoder=bf16_copy(self.encoder), device=self.device)
 
     def forward(self, content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """Plain single-style transfer (no clamp): what training and ONNX export use."""

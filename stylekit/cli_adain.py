@@ -111,7 +111,7 @@ def stylize(content, styles, weights=None, alpha=1.0, mask=None, preserve_color=
                 runner = get_adain_runner(backend=backend, device=device)
                 out = runner.transfer(content, styles, weights=weights, alpha=alpha, mask=mask,
                                       preserve_color=preserve_color)
-                return out, f"{runner.backend}"
+                return out, f"{runner.backend} {runner.variant}"
             except (NotImplementedError, WeightsError):  # masks are not in the ONNX graphs; no export yet
                 if backend == "onnx":
                     raise

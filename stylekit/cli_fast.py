@@ -638,7 +638,7 @@ def run_fast(a: argparse.Namespace) -> int:
             runner = get_fast_runner(model_id, backend=backend)
             out = runner.stylize(content, vec, strength=a.strength, preserve_color=a.preserve_color or None,
                                  stroke_scale=a.stroke_scale)
-            backend = getattr(runner, "backend", "onnx")
+            backend = f"{runner.backend} {runner.variant}"
     if out is None:
         from .feedforward import stylize_fast
         from .weights import load_fast_model

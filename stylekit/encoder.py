@@ -133,11 +133,14 @@ class VGG19Encoder(nn.Module):
         last = max(LAYER_INDEX[l] for l in layers)
         out: dict[str, torch.Tensor] = {}
         h = self.preprocess(x)
+        low = self.features[0].weight.dtype != torch.float32  # a bf16 copy: float32 in and out, bf16 inside
+        if low:
+            h = h.to(self.features[0].weight.dtype)
         for i in range(last + 1):
             h = self.features[i](h)
             name = LAYER_NAMES[i]
             if name in want:
-                out[name] = h
+                out[name] = h.float() if low else h
         return out
 
     def encode(self, x: torch.Tensor, layer: str) -> torch.Tensor:

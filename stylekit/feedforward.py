@@ -211,6 +211,12 @@ class TransformerNet(nn.Module):
         return w.expand(batch, -1)
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor | Sequence[float] | None = None) -> torch.Tensor:
+        low = self.down[0].conv.weight.dtype
+        if low != torch.float32 and x.dtype == torch.float32:  # a bf16 copy (precision.bf16_copy): float32
+            return self._forward(x.to(low), style_weights).float()  # in and out, bf16 inside
+        return self._forward(x, style_weights)
+
+    def _forward(self, x: torch.Tensor, style_weights: torch.Tensor | Sequence[float] | None) -> torch.Tensor:
         b, _, h, wd = x.shape
         w = self.style_matrix(style_weights, b, x.device, x.dtype)
         inp = x

@@ -1,4 +1,5 @@
-"""bfloat16 where it pays: the ``--bf16 auto|on|off`` choice shared by Gatys and the trainers.
+"""bfloat16 where it pays: the ``--bf16 auto|on|off`` choice shared by Gatys, the trainers and the
+PyTorch inference of the feed-forward and AdaIN networks (:func:`bf16_copy`).
 
 On CPUs with native bf16 matrix instructions (AVX512-BF16, AMX) a VGG-19 forward + backward pass in
 bf16 autocast is ~1.6x faster than in float32 (2-vCPU AMD EPYC, 512 px: 1.36 s against 2.23 s); on
@@ -9,6 +10,7 @@ The environment variable ``STYLEKIT_BF16=on|off`` overrides ``auto`` (for a Spac
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import warnings
@@ -54,3 +56,24 @@ def autocast_context(device: torch.device, enabled: bool | None = None):
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def bf16_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` for bf16 inference: parameters in bfloat16 (buffers, i.e. constants such as
+    the encoder's mean, stay float32), 4-D tensors channels-last (oneDNN's fast layout), eval mode, no
+    gradients. The networks take float32 images and cast them to their weights' dtype after their
+    float32 constants; instance norm and AdaIN compute their statistics in float32. On a 2-vCPU AMD EPYC
+    with AVX512-BF16 at 512 px a copy runs in ~0.6x the feed-forward and ~0.5x the AdaIN time of
+    onnxruntime float32, at 47-51 dB against float32 (``python -m export bench`` measures it side by
+    side). ``module`` itself is left as it is."""
+    out = copy.deepcopy(module)
+    for p in out.parameters():
+        p.data = p.data.to(torch.bfloat16)
+    out.to(memory_format=torch.channels_last)
+    out.requires_grad_(False)
+    return out.eval()
+
+
+def weights_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype of ``module``'s first parameter (what its inputs are cast to)."""
+    return next(module.parameters()).dtype

@@ -238,6 +238,7 @@ def test_fp16_and_int8_variants(fast_runner, tmp_path):
 
 # ---- fallbacks and errors -------------------------------------------------------------------------------------------
 def test_falls_back_to_pytorch_without_onnxruntime(adain_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLEKIT_BF16", "off")  # auto would run PyTorch bf16 on a bf16 CPU, onnxruntime or not
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
     monkeypatch.setattr(runtime, "_WARNED", set())
     assert not runtime.onnx_available()
@@ -378,13 +379,14 @@ def test_bench_table_rows_on_cpu(tmp_path):
 
     rows, _ = bench_fast([48], 1, ["fp32"], tmp_path, log=lambda m: None, measure_memory=False,
                          emit=lambda m: None)
-    assert [r.backend for r in rows] == ["torch eager fp32", "onnxruntime fp32"]
-    assert rows[0].ratio == pytest.approx(1.0) and rows[1].median_s > 0
+    assert [r.backend for r in rows] == ["torch eager fp32", "torch bf16", "onnxruntime fp32"]
+    assert rows[0].ratio == pytest.approx(1.0) and rows[1].median_s > 0 and rows[2].median_s > 0
     assert "| fast | 48² | onnxruntime fp32 |" in format_rows(rows)
     from export.bench import bench_adain
 
     rows = bench_adain([48], 1, ["fp32"], tmp_path, log=lambda m: None, measure_memory=False, emit=lambda m: None)
     assert [(r.mode, r.backend) for r in rows] == [("adain (cached stats)", "torch eager fp32"),
+                                                    ("adain (cached stats)", "torch bf16"),
                                                     ("adain (cached stats)", "onnxruntime fp32")]
 
 
