@@ -17,7 +17,7 @@ named file is missing) the runners fall back to PyTorch with one warning; ``runn
 which is used. A corrupt or mismatched file raises :class:`~stylekit.errors.WeightsError`.
 
 On CPUs with native bf16 (AVX512-BF16, AMX) ``variant="auto"`` runs the PyTorch network in bf16
-instead (``backend == "torch"``, ``variant == "bf16"``; :func:`stylekit.precision.bf16_copy`): 0.6x the
+instead (``backend == "torch"``, ``variant == "bf16"``; :func:`stylekit.precision.bf16_copy`): 0.8x the
 feed-forward and 0.5x the AdaIN time of onnxruntime float32 there. It is used only after a quality
 check against float32 (:data:`BF16_MIN_PSNR`) when the runner is made; ``STYLEKIT_BF16=off`` or
 ``backend="onnx"`` keeps onnxruntime.

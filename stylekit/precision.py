@@ -63,8 +63,8 @@ def bf16_copy(module: torch.nn.Module) -> torch.nn.Module:
     the encoder's mean, stay float32), 4-D tensors channels-last (oneDNN's fast layout), eval mode, no
     gradients. The networks take float32 images and cast them to their weights' dtype after their
     float32 constants; instance norm and AdaIN compute their statistics in float32. On a 2-vCPU AMD EPYC
-    with AVX512-BF16 at 512 px a copy runs in ~0.6x the feed-forward and ~0.5x the AdaIN time of
-    onnxruntime float32, at 47-51 dB against float32 (``python -m export bench`` measures it side by
+    with AVX512-BF16 at 512 px a copy runs in ~0.8x the feed-forward and ~0.5x the AdaIN time of
+    onnxruntime float32, at 49-52 dB against float32 (``python -m export bench`` measures it side by
     side). ``module`` itself is left as it is."""
     out = copy.deepcopy(module)
     for p in out.parameters():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import gradio as gr
 import gradio_client
@@ -93,6 +94,31 @@ def test_fast_stroke_scale(client, shipped_models):
     assert "stroke scale 0.8 (network at 120x80)" in info  # ... the network ran at 1/0.8 of it
     with pytest.raises(Exception, match="less than minimum value 0.75"):   # gradio checks the slider's range
         client.predict(handle_file(str(CONTENT)), None, style, "(none)", 0.5, 1.0, False, 96, 0.0, api_name="/fast")
+
+
+def test_captions_name_the_runner_and_onnxruntime_serves_too(client, shipped_models):
+    """The default runners (PyTorch bf16 on a bf16 CPU, else onnxruntime) and the onnxruntime ones both
+    serve /fast and /adain; the caption says which ran."""
+    from demo import engine
+    from export.runtime import get_adain_runner, get_fast_runner
+    from stylekit.precision import use_bf16
+
+    want = "torch bf16" if use_bf16("auto", torch.device("cpu")) else "onnx"
+    _, _, info = client.predict(handle_file(str(CONTENT)), None, shipped_models[0], "(none)", 0.5, 1.0, False, 96,
+                                api_name="/fast")
+    assert want in info
+    try:
+        engine.use_runner("fast", get_fast_runner(backend="onnx"))
+        engine.use_runner("adain", get_adain_runner(backend="onnx"))
+        img, _, info = client.predict(handle_file(str(CONTENT)), None, shipped_models[1], "(none)", 0.5, 1.0, False,
+                                      96, api_name="/fast")
+        assert size_of(img) == (96, 64) and "onnx fp32" in info
+        img, _, info = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 96,
+                                      api_name="/adain")
+        assert size_of(img) == (96, 64) and "onnx fp32" in info
+    finally:
+        engine.use_runner("fast", None)
+        engine.use_runner("adain", None)
 
 
 def test_fast_blend_and_colour(client, shipped_models):
