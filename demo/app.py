@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from demo import engine  # noqa: E402
+from stylekit.adain import DEFAULT_DETAIL  # noqa: E402
 from stylekit.errors import Cancelled, StyleKitError  # noqa: E402
 from stylekit.images import DEFAULT_MAX_PIXELS, open_image, tensor_to_pil  # noqa: E402
 
@@ -211,13 +212,13 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         state = {"content": c, "style": st, "image": res.image, "notes": [c.note]}
         return _pil(res.image), _slider(c, res.image), _info(res, [c.note], "fast"), state
 
-    def adain(content_img, style_img, style2_img, mix, alpha, preserve, size):
-        """AdaIN (onnxruntime) with cached style statistics; optional second style to interpolate."""
+    def adain(content_img, style_img, style2_img, mix, alpha, preserve, size, detail=None):
+        """AdaIN (its runner) with cached style statistics; optional second style to interpolate."""
         c, st = prep(content_img, "content"), prep(style_img, "style")
         st2 = prep(style2_img, "second style") if style2_img is not None else None
         try:
             res = engine.run_adain(c, st, st2, float(mix), float(alpha), bool(preserve), int(size),
-                                   max_wait=s.max_wait)
+                                   max_wait=s.max_wait, detail=None if detail is None else float(detail))
         except StyleKitError as e:
             raise _error(e) from None
         notes = [c.note, st.note, st2.note if st2 else ""]
@@ -235,7 +236,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         return f"{info} · style distance {d.style:.3f} · content distance {d.content:.3f}"
 
     def compare(content_img, style_img, preset, gsize, steps, style_weight, g_preserve, ff_style, alpha, fsize,
-                request: gr.Request, progress=gr.Progress()):
+                detail=None, request: gr.Request = None, progress=gr.Progress()):
         """All three modes on the same pair, and a labelled comparison figure (PNG)."""
         from stylekit.compare import ModeResult, figure_for
 
@@ -255,7 +256,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                     if u.stopped:
                         raise Cancelled("stopped")
             for mode, run in (("fast", lambda: engine.run_fast(c, ff_style or None, size=int(fsize))),
-                              ("adain", lambda: engine.run_adain(c, st, alpha=float(alpha), size=int(fsize)))):
+                              ("adain", lambda: engine.run_adain(c, st, alpha=float(alpha), size=int(fsize),
+                                                                 detail=None if detail is None else float(detail)))):
                 progress(None, desc=mode)
                 try:
                     r = run()
@@ -398,6 +400,9 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### AdaIN")
                 a_alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="α (content ↔ style)")
+                a_detail = gr.Slider(0, 1, value=DEFAULT_DETAIL, step=0.05, label="Detail",
+                                     info="give back the photo's fine detail that the decoder blurs "
+                                          "(0 = the paper's AdaIN; one more decoder pass)")
                 a_style2 = ImageInput(label="Second style (optional)", sources=["upload", "clipboard"], height=140,
                                       **png)
                 a_mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Interpolation (share of the second style)")
@@ -432,11 +437,11 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                                   f_stroke],
                            [f_out, f_slider, f_info, f_state], api_name="fast", **light)
         f_ev.success(measure, [f_state, f_info], [f_info], api_name="measure_fast", **light, **quiet)
-        a_ev = a_btn.click(adain, [content_img, style_img, a_style2, a_mix, a_alpha, a_pc, a_size],
+        a_ev = a_btn.click(adain, [content_img, style_img, a_style2, a_mix, a_alpha, a_pc, a_size, a_detail],
                            [a_out, a_slider, a_info, a_state], api_name="adain", **light)
         a_ev.success(measure, [a_state, a_info], [a_info], api_name="measure_adain", **light, **quiet)
         compare_btn.click(compare, [content_img, style_img, g_preset, g_size, g_steps, g_sw, g_pc, f_style,
-                                    a_alpha, f_size],
+                                    a_alpha, f_size, a_detail],
                           [fig_out, fig_file, g_out, g_slider, g_info, f_out, f_slider, f_info,
                            a_out, a_slider, a_info], api_name="compare", **heavy)
         stop_btn.click(stop, None, [stop_md], api_name="stop", queue=False)

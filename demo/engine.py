@@ -464,13 +464,16 @@ def _stats_key(runner: Any, style: Input) -> tuple:
 
 
 def run_adain(content: Input, style: Input, style2: Input | None = None, mix: float = 0.0, alpha: float = 1.0,
-              preserve_color: bool = False, size: int | None = 512, max_wait: float | None = None) -> Result:
+              preserve_color: bool = False, size: int | None = 512, max_wait: float | None = None,
+              detail: float | None = None) -> Result:
     """AdaIN with cached style statistics; ``mix`` = weight of ``style2`` (interpolating statistics).
+    ``detail``: share of the photo's fine detail given back (default :data:`stylekit.adain.DEFAULT_DETAIL`).
     ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
-    from stylekit.adain import StyleStats, check_alpha
+    from stylekit.adain import DEFAULT_DETAIL, StyleStats, check_alpha, check_detail
 
     runner = _runner("adain")
     alpha = check_alpha(alpha)
+    detail = check_detail(DEFAULT_DETAIL if detail is None else detail)
     if mix is None or not np.isfinite(mix) or not 0.0 <= float(mix) <= 1.0:
         raise ParameterError(f"interpolation must be between 0 and 1, got {mix!r}")
     x = _fit(content.tensor, size)
@@ -481,15 +484,18 @@ def run_adain(content: Input, style: Input, style2: Input | None = None, mix: fl
         t0 = time.perf_counter()
         stats = [adain_stats(st) for st in styles]
         stats = StyleStats.mix(stats, [1.0 - mix, mix]) if len(stats) == 2 else stats[0]
-        out = runner.stylize(x, stats, alpha)
+        out = runner.stylize(x, stats, alpha, detail)
         if preserve_color:
             out = _keep_colors(out, x)
         return out, time.perf_counter() - t0
 
-    # the gate's estimate: the content's pixels, plus those of each style whose statistics are not cached yet
-    pixels = x.shape[-2] * x.shape[-1] + sum(st.tensor.shape[-2] * st.tensor.shape[-1] for st in uncached)
-    out, secs = GATE.run("adain", pixels, work, max_wait)
-    notes = [f"alpha {alpha:g}"] + ([f"style mix {mix:.0%}"] if len(styles) == 2 else [])
+    # the gate's estimate: the content's pixels (x1.5 with the detail pass's second decoding), plus those
+    # of each style whose statistics are not cached yet
+    pixels = x.shape[-2] * x.shape[-1] * (1.5 if detail else 1.0) + \
+        sum(st.tensor.shape[-2] * st.tensor.shape[-1] for st in uncached)
+    out, secs = GATE.run("adain", int(pixels), work, max_wait)
+    notes = [f"alpha {alpha:g}"] + ([f"detail {detail:g}"] if detail else []) + \
+        ([f"style mix {mix:.0%}"] if len(styles) == 2 else [])
     notes.append(f"{runner.backend} {runner.variant}" + ("" if uncached else ", cached style statistics"))
     return Result(out, secs, notes)
 

@@ -573,30 +573,39 @@ class AdaINRunner:
         m, s = self.style_graph.run({"style": _to_numpy(x)})
         return StyleStats(torch.from_numpy(m), torch.from_numpy(s))
 
-    def stylize(self, content: torch.Tensor, stats: Any, alpha: float = 1.0) -> torch.Tensor:
+    def stylize(self, content: torch.Tensor, stats: Any, alpha: float = 1.0, detail: float = 0.0) -> torch.Tensor:
         """``content`` (N,3,H,W) in [0,1] with cached ``stats`` (a StyleStats; mix several with
-        ``StyleStats.mix``). Returns (N,3,H,W) in [0,1]. Same as :func:`stylekit.adain.transfer`."""
-        from stylekit.adain import add_border, check_alpha, transfer
+        ``StyleStats.mix``). Returns (N,3,H,W) in [0,1]. Same as :func:`stylekit.adain.transfer`
+        (``detail`` > 0 runs the stylizer graph a second time, at alpha 0)."""
+        from stylekit.adain import check_alpha, check_detail, restore_detail, transfer
 
         content = _check_image(content, "content")
         a = check_alpha(alpha)
+        d = check_detail(detail)
         if not hasattr(stats, "mean") or not hasattr(stats, "std"):
             raise ParameterError("stats must be StyleStats (from style_stats); mix several with StyleStats.mix")
         if self.stylizer is None:
-            return transfer(self.torch_model(), content, [stats], alpha=a)
+            return transfer(self.torch_model(), content, [stats], alpha=a, detail=d)
+        y = self._stylize_graph(content, stats, a)
+        if d > 0:
+            y = restore_detail(y, content.float().cpu(), self._stylize_graph(content, stats, 0.0), d)
+        return y.to(content.device)
+
+    def _stylize_graph(self, content: torch.Tensor, stats: Any, alpha: float) -> torch.Tensor:
+        from stylekit.adain import add_border
+
         h, w = content.shape[-2:]
-        xb, b = add_border(content.float())  # the same margin as transfer() (no frame at the edges)
+        xb, b = add_border(content.float().cpu())  # the same margin as transfer() (no frame at the edges)
         x, _ = prepad_small(xb)  # its crop is inside the one below
         m = _to_numpy(stats.mean).reshape(-1, 512, 1, 1)
         s = _to_numpy(stats.std).reshape(-1, 512, 1, 1)
-        out = self.stylizer.run({"content": _to_numpy(x), "style_mean": m, "style_std": s,
-                                 "alpha": np.array(a, np.float32)})[0]
-        y = torch.from_numpy(out)[..., b:b + h, b:b + w].contiguous()
-        return y.to(content.device)
+        out = self.stylizer.run({"content": _to_numpy(x), "style_mean": m, "style_std": s,  # type: ignore[union-attr]
+                                 "alpha": np.array(alpha, np.float32)})[0]
+        return torch.from_numpy(out)[..., b:b + h, b:b + w].contiguous()
 
     def transfer(self, content: torch.Tensor, styles: Any, weights: Sequence[float] | None = None,
                  alpha: float = 1.0, mask: Any = None, preserve_color: str | None = None,
-                 style_size: int | None = None) -> torch.Tensor:
+                 style_size: int | None = None, detail: float = 0.0) -> torch.Tensor:
         """Like :func:`stylekit.adain.transfer` (styles: images or StyleStats; weights mix their statistics).
 
         Spatial ``mask`` control is not in the graphs: :class:`OnnxUnsupported` on the onnx backend (the
@@ -608,7 +617,7 @@ class AdaINRunner:
             from stylekit.adain import transfer
 
             return transfer(self.torch_model(), content, styles, weights=weights, alpha=alpha, mask=mask,
-                            preserve_color=preserve_color, style_size=style_size)
+                            preserve_color=preserve_color, style_size=style_size, detail=detail)
         if mask is not None:
             raise OnnxUnsupported("spatial masks run on the PyTorch backend only (use --backend torch or auto)")
         content = _check_image(content, "content").float()
@@ -641,9 +650,9 @@ class AdaINRunner:
         if preserve_color == "luminance":
             from stylekit.color import luminance, luminance_transfer
 
-            out = self.stylize(luminance(content).expand(-1, 3, -1, -1).contiguous(), mix, alpha)
+            out = self.stylize(luminance(content).expand(-1, 3, -1, -1).contiguous(), mix, alpha, detail)
             return luminance_transfer(out, content)
-        return self.stylize(content, mix, alpha)
+        return self.stylize(content, mix, alpha, detail)
 
 
 # ---- factories ----------------------------------------------------------------------------------------------------

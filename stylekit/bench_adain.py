@@ -6,6 +6,8 @@ distance C (stylekit.metrics) of the AdaIN output, of the unstylized content, an
 average S(AdaIN) <= 0.5 * S(content) and C(AdaIN) <= 1.5 * C(Gatys). Writes a contact sheet
 (content | style | Gatys | AdaIN alpha=1 | AdaIN alpha=0.5), and the mean "detail" (high-frequency energy,
 stylekit.metrics.detail) of the photo, the Gatys result and AdaIN at alpha = 1 and 0: a number on blur.
+AdaIN runs with ``--detail`` (default: the CLI's and the demo's, stylekit.adain.DEFAULT_DETAIL); the
+paper's plain output (detail 0) is measured beside it.
 """
 from __future__ import annotations
 
@@ -81,14 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights-file", default=None, help="decoder .safetensors (default: the shipped one)")
     p.add_argument("--sheet", default="docs/adain_contact_sheet.png", help="contact sheet PNG to write")
     p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
+    p.add_argument("--detail", type=float, default=None,
+                   help="AdaIN's detail (default stylekit.adain.DEFAULT_DETAIL, what the CLI and the demo use); "
+                        "the paper's plain output (detail 0) is measured beside it")
     a = p.parse_args(argv)
 
-    from .adain import style_statistics, transfer
+    from .adain import DEFAULT_DETAIL, check_detail, style_statistics, transfer
     from .errors import ParameterError
     from .images import load_image, save_image
     from .metrics import detail, distances
     from .training import held_out_sample
 
+    dt = check_detail(DEFAULT_DETAIL if a.detail is None else a.detail)
     data = Path(a.data)
     contents = held_out_sample(data / "content", a.pairs)
     styles = held_out_sample(data / "style", a.pairs)
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         model = load_adain_model()
 
-    rows, table, recon, details = [], [], [], []
+    rows, table, recon, details, plain = [], [], [], [], []
     print(f"{'pair':<44} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'C_out':>6} {'C_gat':>6} "
           f"{'t_img':>6} {'t_stat':>6} {'t_gat':>6}")
     for i in range(a.pairs):
@@ -117,12 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = style_statistics(model, s)
         for _ in range(a.repeat):
             t0 = time.perf_counter()
-            out = transfer(model, c, [s])
+            out = transfer(model, c, [s], detail=dt)
             t_img.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            transfer(model, c, [stats])
+            transfer(model, c, [stats], detail=dt)
             t_stat.append(time.perf_counter() - t0)
-        half = transfer(model, c, [stats], alpha=0.5)
+        half = transfer(model, c, [stats], alpha=0.5, detail=dt)
+        paper = transfer(model, c, [stats]) if dt else out  # detail 0: the paper's decoder output
+        dp = distances(paper, c, s)
+        plain.append(dict(s=dp.style, c=dp.content, detail=detail(paper)))
         # alpha = 0 decodes the photo's own relu4_1 features: how well the decoder inverts the encoder
         zero = transfer(model, c, [stats], alpha=0.0)
         recon.append(float((zero - c).abs().mean()))
@@ -151,8 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{statistics.fmean(recon):.3f}")
     dm = {k: statistics.fmean(d[k] for d in details) for k in details[0]}
     print(f"detail (mean |Laplacian| of the luminance, 512 px; blur lowers it): photo {dm['content']:.4f}, "
-          f"Gatys {dm['gatys']:.4f}, AdaIN a=1 {dm['out']:.4f}, a=0 {dm['zero']:.4f} "
-          f"(a=0 keeps {dm['zero'] / dm['content']:.0%} of the photo's)")
+          f"Gatys {dm['gatys']:.4f}, AdaIN a=1 {dm['out']:.4f} (detail {dt:g}), a=0 {dm['zero']:.4f} "
+          f"(plain decoding keeps {dm['zero'] / dm['content']:.0%} of the photo's)")
+    pm = {k: statistics.fmean(d[k] for d in plain) for k in plain[0]}
+    print(f"the paper's AdaIN (detail 0), a=1: S {pm['s']:.3f} C {pm['c']:.3f} detail {pm['detail']:.4f}"
+          + (f" ({pm['detail'] / dm['gatys']:.0%} of Gatys'); with detail {dt:g}: S {mean['s_out']:.3f} "
+             f"C {mean['c_out']:.3f} detail {dm['out']:.4f} ({dm['out'] / dm['gatys']:.0%})"
+             if dm['gatys'] == dm['gatys'] else ""))
     ok_s = mean["s_out"] <= 0.5 * mean["s_c"]
     ok_c = a.no_gatys or mean["c_out"] <= 1.5 * mean["c_g"]
     print(f"S(out) <= 0.5 S(content): {'yes' if ok_s else 'NO'} ({mean['s_out']:.3f} vs {0.5 * mean['s_c']:.3f})")
@@ -161,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.sheet:
         Path(a.sheet).parent.mkdir(parents=True, exist_ok=True)
         save_image(_sheet(rows), a.sheet)
-        cols = "content | style | " + ("Gatys default | " if not a.no_gatys else "") + "AdaIN a=1 | AdaIN a=0.5"
+        cols = ("content | style | " + ("Gatys default | " if not a.no_gatys else "")
+                + f"AdaIN a=1 | AdaIN a=0.5 (detail {dt:g})")
         print(f"contact sheet ({cols}): {a.sheet}")
     return 0 if (ok_s and ok_c) else 1

@@ -65,12 +65,16 @@ def _add_adain(sub: argparse._SubParsersAction) -> None:
                         "'luminance' stylizes the luminance only")
     p.add_argument("--style-size", type=int_range(16, 4096), default=None,
                    help="long side the style image is encoded at: smaller = larger strokes (default: --size)")
+    p.add_argument("--detail", type=finite_float(0, 1), default=None,
+                   help="give back this share of the photo's fine detail that the decoder loses (one more "
+                        "decoder pass; 0 = the paper's AdaIN; default 0.5, stylekit.adain.DEFAULT_DETAIL)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="onnx runs the exported model with onnxruntime where available (default auto)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--weights-file", default=None, help="decoder .safetensors (default: the shipped one)")
 
     def run(a: argparse.Namespace) -> int:
+        from .adain import DEFAULT_DETAIL
         from .images import load_image, save_image
 
         content = load_image(a.content, a.size)
@@ -80,7 +84,8 @@ def _add_adain(sub: argparse._SubParsersAction) -> None:
         t0 = time.perf_counter()
         out, backend = stylize(content, styles, weights=a.weights, alpha=a.alpha, mask=mask,
                                preserve_color=a.preserve_color, backend=a.backend, device=a.device,
-                               weights_file=a.weights_file)
+                               weights_file=a.weights_file,
+                               detail=DEFAULT_DETAIL if a.detail is None else a.detail)
         save_image(out, a.output)
         print(f"wrote {a.output} ({w}x{h}, {backend}, {time.perf_counter() - t0:.2f} s)")
         return 0
@@ -89,7 +94,7 @@ def _add_adain(sub: argparse._SubParsersAction) -> None:
 
 
 def stylize(content, styles, weights=None, alpha=1.0, mask=None, preserve_color=None, backend="auto",
-            device="cpu", weights_file=None):
+            device="cpu", weights_file=None, detail=0.0):
     """Run AdaIN with the ONNX runner when asked/available and the controls allow it, else torch.
 
     Returns ``(image, backend name)``.
@@ -110,7 +115,7 @@ def stylize(content, styles, weights=None, alpha=1.0, mask=None, preserve_color=
             try:
                 runner = get_adain_runner(backend=backend, device=device)
                 out = runner.transfer(content, styles, weights=weights, alpha=alpha, mask=mask,
-                                      preserve_color=preserve_color)
+                                      preserve_color=preserve_color, detail=detail)
                 return out, f"{runner.backend} {runner.variant}"
             except (NotImplementedError, WeightsError):  # masks are not in the ONNX graphs; no export yet
                 if backend == "onnx":
@@ -127,7 +132,7 @@ def stylize(content, styles, weights=None, alpha=1.0, mask=None, preserve_color=
 
         model = load_adain_model(device=dev)
     return transfer(model, content, styles, weights=weights, alpha=alpha, mask=mask,
-                    preserve_color=preserve_color), "torch"
+                    preserve_color=preserve_color, detail=detail), "torch"
 
 
 # ---- training ------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def run_gatys(content: torch.Tensor, style: torch.Tensor, size: int = 256, prese
 
 
 def run_fast(content: torch.Tensor, style_name: str | None = None, size: int | None = 512) -> ModeResult:
-    """The shipped feed-forward network (onnxruntime) with one of its styles (default: its first)."""
+    """The shipped feed-forward network (its runner) with one of its styles (default: its first)."""
     from export.runtime import get_fast_runner
 
     runner = get_fast_runner()
@@ -88,15 +88,21 @@ def run_fast(content: torch.Tensor, style_name: str | None = None, size: int | N
     return ModeResult("fast", out, time.perf_counter() - t0, note=f"style: {style_name}")
 
 
-def run_adain(content: torch.Tensor, style: torch.Tensor, size: int | None = 512, alpha: float = 1.0) -> ModeResult:
-    """The shipped AdaIN decoder (onnxruntime) with the style image."""
+def run_adain(content: torch.Tensor, style: torch.Tensor, size: int | None = 512, alpha: float = 1.0,
+              detail: float | None = None) -> ModeResult:
+    """The shipped AdaIN decoder (its runner) with the style image; ``detail`` default
+    :data:`stylekit.adain.DEFAULT_DETAIL`."""
     from export.runtime import get_adain_runner
 
+    from .adain import DEFAULT_DETAIL
+
+    detail = DEFAULT_DETAIL if detail is None else detail
     runner = get_adain_runner()
     x = resize_long_side(content, size) if size else content
     t0 = time.perf_counter()
-    out = runner.transfer(x, [style], alpha=alpha)
-    return ModeResult("adain", out, time.perf_counter() - t0, note=f"alpha {alpha:g}" if alpha != 1 else "")
+    out = runner.transfer(x, [style], alpha=alpha, detail=detail)
+    notes = ([f"alpha {alpha:g}"] if alpha != 1 else []) + ([f"detail {detail:g}"] if detail else [])
+    return ModeResult("adain", out, time.perf_counter() - t0, note=", ".join(notes))
 
 
 def unavailable(mode: str, err: BaseException) -> ModeResult:

@@ -145,6 +145,13 @@ def test_adain_endpoint_with_interpolation(client):
                                     api_name="/adain")
     assert size_of(img2) == (64, 43)
     assert "cached style statistics" in info2
+    assert "detail 0.5" in info2  # the default detail (the slider's) ...
+    _, _, info3 = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 64, 0.0,
+                                 api_name="/adain")
+    assert "detail" not in info3  # ... and the paper's plain output
+    with pytest.raises(Exception, match="greater than maximum value 1"):  # gradio checks the slider's range
+        client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 64, 1.5,
+                       api_name="/adain")
 
 
 def test_gatys_streams_previews_and_finishes(client):

@@ -420,3 +420,15 @@ def test_a_first_export_does_not_hold_up_other_runners():
     for t in threads:
         t.join(30)
     assert results == ["runner-a"] * 3 and made == ["slow"]
+
+
+def test_adain_runner_detail_matches_pytorch(adain_model, adain_runner):
+    """detail > 0 on onnxruntime: the stylizer graph a second time at alpha 0, combined like transfer()."""
+    c, s = _img(45, 61, 70), _img(40, 40, 71)
+    stats = adain_runner.style_stats(s)
+    for alpha, detail in ((1.0, 0.5), (0.6, 1.0)):
+        ref = transfer(adain_model, c, [stats], alpha=alpha, detail=detail)
+        assert (adain_runner.stylize(c, stats, alpha, detail) - ref).abs().max() < 1e-3
+    assert (adain_runner.transfer(c, [s], detail=0.5) - transfer(adain_model, c, [s], detail=0.5)).abs().max() < 1e-3
+    with pytest.raises(ParameterError, match="detail must be"):
+        adain_runner.stylize(c, stats, 1.0, 1.5)

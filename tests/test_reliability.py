@@ -579,10 +579,10 @@ def test_demo_adain_refuses_nan_sent_raw(demo_client, uploaded_good):
 
     _, url = demo_client
     f = file_data(uploaded_good)
-    for alpha, mix in ((NAN, 0.5), (0.5, INF), (-INF, 0.0)):
-        event, payload = rest_call(url, "adain", [f, f, None, mix, alpha, False, 96])
-        assert event == "error" or event.startswith("http 4"), (alpha, mix, event, payload)
-    event, payload = rest_call(url, "adain", [f, f, None, 0.5, 1.0, False, 96])
+    for alpha, mix, detail in ((NAN, 0.5, 0.5), (0.5, INF, 0.5), (-INF, 0.0, 0.5), (1.0, 0.5, NAN), (1.0, 0.5, -1.0)):
+        event, payload = rest_call(url, "adain", [f, f, None, mix, alpha, False, 96, detail])
+        assert event == "error" or event.startswith("http 4"), (alpha, mix, detail, event, payload)
+    event, payload = rest_call(url, "adain", [f, f, None, 0.5, 1.0, False, 96, 0.5])  # raw calls send all 8
     assert event == "complete", payload
 
 
@@ -603,7 +603,7 @@ def test_demo_gatys_and_compare_refuse_bad_input_raw(demo_client, uploaded_good,
         event, payload = rest_call(url, "gatys", list(args))
         assert event == "error" or event.startswith("http 4"), (args[2:], event, payload[:300])
         assert "Traceback" not in payload
-    compare = [g, g, "default", 64, 5, 1.0, False, style, NAN, 96]
+    compare = [g, g, "default", 64, 5, 1.0, False, style, NAN, 96, 0.5]
     event, payload = rest_call(url, "compare", compare)
     # compare shows a failing mode as a placeholder with its error: the AdaIN panel names α
     assert event == "error" or event.startswith("http 4") or (event == "complete" and "alpha" in payload), \
