@@ -573,10 +573,12 @@ class AdaINRunner:
         m, s = self.style_graph.run({"style": _to_numpy(x)})
         return StyleStats(torch.from_numpy(m), torch.from_numpy(s))
 
-    def stylize(self, content: torch.Tensor, stats: Any, alpha: float = 1.0, detail: float = 0.0) -> torch.Tensor:
+    def stylize(self, content: torch.Tensor, stats: Any, alpha: float = 1.0, detail: float = 0.0,
+                reconstruction: torch.Tensor | None = None) -> torch.Tensor:
         """``content`` (N,3,H,W) in [0,1] with cached ``stats`` (a StyleStats; mix several with
-        ``StyleStats.mix``). Returns (N,3,H,W) in [0,1]. Same as :func:`stylekit.adain.transfer`
-        (``detail`` > 0 runs the stylizer graph a second time, at alpha 0)."""
+        ``StyleStats.mix``). Returns (N,3,H,W) in [0,1]. Same as :func:`stylekit.adain.transfer`.
+        ``detail`` > 0 needs the content's :meth:`reconstruction`: pass it when cached (it depends on
+        the content only), else it is made here (onnxruntime: the stylizer graph once more, at alpha 0)."""
         from stylekit.adain import check_alpha, check_detail, restore_detail, transfer
 
         content = _check_image(content, "content")
@@ -584,12 +586,28 @@ class AdaINRunner:
         d = check_detail(detail)
         if not hasattr(stats, "mean") or not hasattr(stats, "std"):
             raise ParameterError("stats must be StyleStats (from style_stats); mix several with StyleStats.mix")
-        if self.stylizer is None:
-            return transfer(self.torch_model(), content, [stats], alpha=a, detail=d)
-        y = self._stylize_graph(content, stats, a)
+        if reconstruction is not None and tuple(reconstruction.shape) != tuple(content.shape):
+            raise ParameterError(f"the reconstruction has shape {tuple(reconstruction.shape)}, the content "
+                                 f"{tuple(content.shape)}: make it from this content")
+        if self.stylizer is None and (d == 0 or reconstruction is None):
+            return transfer(self.torch_model(), content, [stats], alpha=a, detail=d)  # one batched decoding
+        y = transfer(self.torch_model(), content, [stats], alpha=a) if self.stylizer is None else \
+            self._stylize_graph(content, stats, a)
         if d > 0:
-            y = restore_detail(y, content.float().cpu(), self._stylize_graph(content, stats, 0.0), d)
+            rec = self.reconstruction(content) if reconstruction is None else reconstruction
+            y = restore_detail(y.cpu(), content.float().cpu(), rec.float().cpu(), d)
         return y.to(content.device)
+
+    def reconstruction(self, content: torch.Tensor) -> torch.Tensor:
+        """The content decoded from its own relu4_1 features (alpha 0): what ``detail`` compares the
+        photo with. It depends on the content only: cache it per image."""
+        from stylekit.adain import StyleStats, transfer
+
+        content = _check_image(content, "content")
+        unused = StyleStats(torch.zeros(1, 512, 1, 1), torch.ones(1, 512, 1, 1))  # alpha 0 ignores the style
+        if self.stylizer is None:
+            return transfer(self.torch_model(), content, [unused], alpha=0.0)
+        return self._stylize_graph(content, unused, 0.0).to(content.device)
 
     def _stylize_graph(self, content: torch.Tensor, stats: Any, alpha: float) -> torch.Tensor:
         from stylekit.adain import add_border

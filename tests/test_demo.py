@@ -115,7 +115,10 @@ def test_captions_name_the_runner_and_onnxruntime_serves_too(client, shipped_mod
         assert size_of(img) == (96, 64) and "onnx fp32" in info
         img, _, info = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 96,
                                       api_name="/adain")
-        assert size_of(img) == (96, 64) and "onnx fp32" in info
+        assert size_of(img) == (96, 64) and "onnx fp32" in info and "detail 0.5" in info
+        _, _, info = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE2)), None, 0.5, 1.0, False, 96,
+                                    api_name="/adain")
+        assert "cached reconstruction" in info  # the second style on the photo reuses its reconstruction
     finally:
         engine.use_runner("fast", None)
         engine.use_runner("adain", None)
@@ -146,6 +149,10 @@ def test_adain_endpoint_with_interpolation(client):
     assert size_of(img2) == (64, 43)
     assert "cached style statistics" in info2
     assert "detail 0.5" in info2  # the default detail (the slider's) ...
+    _, _, info4 = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE2)), None, 0.5, 1.0, True, 64,
+                                 api_name="/adain")
+    # onnxruntime makes the reconstruction in a second pass: another style on the same photo reuses it
+    assert ("cached reconstruction" in info4) == ("onnx" in info4)
     _, _, info3 = client.predict(handle_file(str(CONTENT)), handle_file(str(STYLE)), None, 0.5, 1.0, False, 64, 0.0,
                                  api_name="/adain")
     assert "detail" not in info3  # ... and the paper's plain output

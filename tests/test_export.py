@@ -432,3 +432,12 @@ def test_adain_runner_detail_matches_pytorch(adain_model, adain_runner):
     assert (adain_runner.transfer(c, [s], detail=0.5) - transfer(adain_model, c, [s], detail=0.5)).abs().max() < 1e-3
     with pytest.raises(ParameterError, match="detail must be"):
         adain_runner.stylize(c, stats, 1.0, 1.5)
+    # a cached reconstruction gives the same result, on both backends
+    torch_runner = runtime.get_adain_runner(model=adain_model, backend="torch", variant="fp32")
+    for r in (adain_runner, torch_runner):
+        rec = r.reconstruction(c)
+        assert rec.shape == c.shape
+        assert torch.allclose(r.stylize(c, stats, 0.8, 0.5, reconstruction=rec), r.stylize(c, stats, 0.8, 0.5),
+                              atol=1e-5)
+        with pytest.raises(ParameterError, match="make it from this content"):
+            r.stylize(c, stats, 1.0, 0.5, reconstruction=rec[..., :-1])
