@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from stylekit.errors import ParameterError, StyleKitError, WeightsError
+from stylekit.errors import ParameterError, StyleKitError, WeightsError, check_fraction
 from stylekit.images import pil_to_tensor, resize, resize_long_side
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -423,9 +423,7 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     for s in (style, style2):
         if s and s not in names:
             raise ParameterError(f"The feed-forward network was not trained on {s!r}; it knows: {', '.join(names)}.")
-    for v, what in ((blend, "blend"), (strength, "strength")):
-        if v is None or not np.isfinite(v) or not 0.0 <= float(v) <= 1.0:
-            raise ParameterError(f"{what} must be between 0 and 1, got {v!r}")
+    blend, strength = check_fraction(blend, "blend"), check_fraction(strength, "strength")
     w = np.zeros(len(names), np.float32)
     w[names.index(style)] += 1.0 - (float(blend) if style2 else 0.0)
     if style2:
@@ -479,8 +477,7 @@ def run_adain(content: Input, style: Input, style2: Input | None = None, mix: fl
     runner = _runner("adain")
     alpha = check_alpha(alpha)
     detail = check_detail(DEFAULT_DETAIL if detail is None else detail)
-    if mix is None or not np.isfinite(mix) or not 0.0 <= float(mix) <= 1.0:
-        raise ParameterError(f"interpolation must be between 0 and 1, got {mix!r}")
+    mix = check_fraction(mix, "interpolation")
     x = _fit(content.tensor, size)
     styles = [style] + ([style2] if style2 is not None and mix > 0 else [])
     uncached = [st for st in styles if _stats_key(runner, st) not in _ADAIN_STATS]

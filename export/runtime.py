@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from stylekit.errors import ParameterError, StyleKitError, WeightsError
+from stylekit.errors import ParameterError, StyleKitError, WeightsError, check_fraction
 
 from .graphs import prepad_small
 from .onnx_files import GraphInfo, load_checked, sha256_state_dict
@@ -463,7 +463,7 @@ class FastRunner:
         if min(content.shape[-2:]) < 5:
             raise ParameterError(f"the feed-forward network needs images of at least 5x5 pixels, got "
                                  f"{content.shape[-1]}x{content.shape[-2]}")
-        strength = _check_strength(strength)
+        strength = check_fraction(strength, "strength")
         if preserve_color not in (None, False, True, "luminance"):
             raise ParameterError(f"preserve_color must be True/'luminance' or None, got {preserve_color!r}")
         w = self.style_weights(style_weights, content.shape[0])
@@ -506,16 +506,6 @@ def _is_bf16(module: Any) -> bool:
         return next(module.parameters()).dtype == torch.bfloat16
     except (AttributeError, StopIteration):
         return False
-
-
-def _check_strength(strength: Any) -> float:
-    try:
-        v = float(strength)
-    except (TypeError, ValueError):
-        raise ParameterError(f"strength must be a number between 0 and 1, got {strength!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise ParameterError(f"strength must be between 0 and 1, got {strength}")
-    return v
 
 
 def _prepad_fast(x: torch.Tensor, m: int = 4) -> tuple[torch.Tensor, tuple[int, int] | None]:

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .encoder import VGG19Encoder, load_encoder
-from .errors import ParameterError, WeightsError
+from .errors import ParameterError, WeightsError, check_fraction
 from .images import check_size, resize_long_side
 from .losses import mean_std
 
@@ -301,13 +301,7 @@ def _check_weights(weights: Sequence[float] | torch.Tensor | None, n: int) -> li
 
 def check_detail(detail: object) -> float:
     """``detail`` as a float in [0, 1], else a :class:`ParameterError`."""
-    try:
-        d = float(detail)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"detail must be a number between 0 and 1, got {detail!r}") from None
-    if not math.isfinite(d) or not 0.0 <= d <= 1.0:
-        raise ParameterError(f"detail must be between 0 and 1, got {detail!r}")
-    return d
+    return check_fraction(detail, "detail")
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -332,13 +326,8 @@ def restore_detail(out: torch.Tensor, photo: torch.Tensor, reconstruction: torch
 
 
 def check_alpha(alpha: object) -> float:
-    try:
-        a = float(alpha)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"alpha must be a number between 0 and 1, got {alpha!r}") from None
-    if not math.isfinite(a) or not 0.0 <= a <= 1.0:
-        raise ParameterError(f"alpha must be between 0 and 1, got {alpha!r}")
-    return a
+    """``alpha`` as a float in [0, 1], else a :class:`ParameterError`."""
+    return check_fraction(alpha, "alpha")
 
 
 def check_mask(mask: object, n_styles: int, h: int, w: int) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """The one error type stylekit raises for problems a user can fix (bad files, bad parameters)."""
 from __future__ import annotations
 
+import math
+
 
 class StyleKitError(Exception):
     """Base class: a message a person understands, no traceback needed."""
@@ -24,3 +26,14 @@ class Cancelled(StyleKitError):
 
 class TrainingStalled(StyleKitError):
     """A training run can no longer learn (e.g. a dead network); the message says how to start over."""
+
+
+def check_fraction(value: object, name: str) -> float:
+    """``value`` as a float in [0, 1] (alpha, strength, detail...), else a :class:`ParameterError` naming it."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number between 0 and 1, got {value!r}") from None
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise ParameterError(f"{name} must be between 0 and 1, got {value!r}")
+    return v

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ParameterError
+from .errors import ParameterError, check_fraction
 from .images import resize
 
 ARCH = "stylekit-transformer-cin/1"
@@ -430,12 +430,7 @@ def stylize_fast(model: TransformerNet, content: torch.Tensor,
         raise ParameterError("content must be an RGB image tensor (N, 3, H, W)")
     if not torch.isfinite(content).all():
         raise ParameterError("content holds NaN or infinite values")
-    try:
-        strength = float(strength)
-    except (TypeError, ValueError):
-        raise ParameterError(f"strength must be a number between 0 and 1, got {strength!r}") from None
-    if not 0.0 <= strength <= 1.0:  # also rejects NaN
-        raise ParameterError(f"strength must be between 0 and 1, got {strength}")
+    strength = check_fraction(strength, "strength")
     if isinstance(style_weights, int) and not isinstance(style_weights, bool):
         style_weights = one_hot(style_weights, model.num_styles)
     if style_weights is not None:
