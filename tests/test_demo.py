@@ -370,6 +370,23 @@ def test_space_folder_is_complete_and_its_app_answers(tmp_path):
         stop_process(proc)
 
 
+def test_space_build_exports_onnx_files_even_where_bf16_runs_pytorch(tmp_path, monkeypatch):
+    """The Space's CPU may lack bf16: the builder ships onnxruntime files whatever the building machine runs."""
+    from demo.space import export_onnx
+    from export import runtime
+
+    monkeypatch.setenv("STYLEKIT_BF16", "on")  # as on a bf16 CPU, where the runners would be PyTorch
+    runtime.clear_runners()
+    try:
+        made = export_onnx(tmp_path / "onnx")
+    finally:
+        runtime.clear_runners()
+    names = sorted(p.name for p in (tmp_path / "onnx").glob("*.onnx"))
+    assert any(".fast.fp32.onnx" in n for n in names), made
+    assert any(".adain-stylizer.fp32.onnx" in n for n in names) and any(".adain-style.fp32.onnx" in n for n in names)
+    assert all("onnx:" in line for line in made), made
+
+
 # ---- the comparison figure and `stylekit compare` ----------------------------------------------------------------------
 def test_comparison_figure_layout():
     import torch
