@@ -476,8 +476,7 @@ def transfer(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Te
         t = alpha * t + (1.0 - alpha) * fc
     if detail > 0:  # the stylized features and the photo's own, decoded in one batch
         n = t.shape[0]
-        both = model.decode(torch.cat([t, fc]))[..., b:b + h, b:b + wd]
-        both = both.clamp(0, 1)
+        both = model.decode(torch.cat([t, fc]))[..., b:b + h, b:b + wd].clamp(0, 1)
         out = restore_detail(both[:n], enc_content, both[n:], detail)
     else:
         out = model.decode(t)[..., b:b + h, b:b + wd].clamp(0, 1)

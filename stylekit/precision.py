@@ -72,8 +72,3 @@ def bf16_copy(module: torch.nn.Module) -> torch.nn.Module:
     out.to(memory_format=torch.channels_last)
     out.requires_grad_(False)
     return out.eval()
-
-
-def weights_dtype(module: torch.nn.Module) -> torch.dtype:
-    """The dtype of ``module``'s first parameter (what its inputs are cast to)."""
-    return next(module.parameters()).dtype
