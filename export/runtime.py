@@ -307,11 +307,13 @@ def gate_int8(fp32: Path, int8: Path, feeds: list[dict]) -> str | None:
     return why
 
 
-def _check_variant(variant: str, backend: str) -> None:
+def _check_variant(variant: str, backend: str, named_files: bool) -> None:
     if variant not in VARIANTS:
         raise ParameterError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if variant == "bf16" and backend == "onnx":
         raise ParameterError("the bf16 variant runs on the PyTorch backend: use backend 'torch' or 'auto'")
+    if variant == "bf16" and named_files:
+        raise ParameterError("the bf16 variant runs the PyTorch network: it does not take ONNX files")
 
 
 def _torch_bf16(variant: str, backend: str, device: str) -> bool:
@@ -364,8 +366,7 @@ def _check_painting() -> torch.Tensor:
 
 
 def _resolve_variant(variant: str, kind: str, device: str) -> str:
-    if variant not in ("auto", "fp32", "fp16", "int8"):
-        raise ParameterError(f"variant must be auto, fp32, fp16 or int8, got {variant!r}")
+    """The ONNX variant to run (``variant`` already checked by :func:`_check_variant`)."""
     if variant != "auto":
         return variant
     if device != "cpu" and onnx_available() and _want_cuda(device):
@@ -733,7 +734,7 @@ def _cached_runner(key: tuple, make: Any) -> Any:
 
 def _make_fast_runner(name, net, style_names, file, variant, device, backend, onnx_dir) -> FastRunner:
     src = _fast_source(name, net, style_names)
-    _check_variant(variant, backend)
+    _check_variant(variant, backend, file is not None)
     if file is None and _torch_bf16(variant, backend, device):
         from stylekit.feedforward import stylize_fast
         from stylekit.precision import bf16_copy
@@ -790,7 +791,7 @@ def get_adain_runner(name: str | None = None, *, model: Any = None, style_file: 
 
 def _make_adain_runner(name, model, style_file, stylizer_file, variant, device, backend, onnx_dir) -> AdaINRunner:
     src = _adain_source(name, model)
-    _check_variant(variant, backend)
+    _check_variant(variant, backend, style_file is not None or stylizer_file is not None)
     if style_file is None and stylizer_file is None and _torch_bf16(variant, backend, device):
         from stylekit.adain import transfer
 

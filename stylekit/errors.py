@@ -28,12 +28,17 @@ class TrainingStalled(StyleKitError):
     """A training run can no longer learn (e.g. a dead network); the message says how to start over."""
 
 
-def check_fraction(value: object, name: str) -> float:
-    """``value`` as a float in [0, 1] (alpha, strength, detail...), else a :class:`ParameterError` naming it."""
+def check_range(value: object, name: str, lo: float, hi: float) -> float:
+    """``value`` as a finite float in [lo, hi], else a :class:`ParameterError` naming it."""
     try:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number between 0 and 1, got {value!r}") from None
-    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise ParameterError(f"{name} must be between 0 and 1, got {value!r}")
+        raise ParameterError(f"{name} must be a number between {lo} and {hi}, got {value!r}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ParameterError(f"{name} must be between {lo} and {hi}, got {value!r}")
     return v
+
+
+def check_fraction(value: object, name: str) -> float:
+    """``value`` as a float in [0, 1] (alpha, strength, detail...), else a :class:`ParameterError` naming it."""
+    return check_range(value, name, 0, 1)

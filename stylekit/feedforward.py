@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ParameterError, check_fraction
+from .errors import ParameterError, check_fraction, check_range
 from .images import resize
 
 ARCH = "stylekit-transformer-cin/1"
@@ -212,8 +212,8 @@ class TransformerNet(nn.Module):
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor | Sequence[float] | None = None) -> torch.Tensor:
         low = self.down[0].conv.weight.dtype
-        if low != torch.float32 and x.dtype == torch.float32:  # a bf16 copy (precision.bf16_copy): float32
-            return self._forward(x.to(low), style_weights).float()  # in and out, bf16 inside
+        if low != torch.float32:  # a bf16 copy (precision.bf16_copy): float32 in and out, bf16 inside
+            return self._forward(x.to(low), style_weights).float()
         return self._forward(x, style_weights)
 
     def _forward(self, x: torch.Tensor, style_weights: torch.Tensor | Sequence[float] | None) -> torch.Tensor:
@@ -376,14 +376,7 @@ def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
 
 def check_stroke_scale(stroke_scale: object) -> float:
     """``stroke_scale`` as a float in :data:`STROKE_SCALE_RANGE`, else a :class:`ParameterError`."""
-    lo, hi = STROKE_SCALE_RANGE
-    try:
-        s = float(stroke_scale)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"stroke scale must be a number between {lo} and {hi}, got {stroke_scale!r}") from None
-    if not lo <= s <= hi:  # also rejects NaN
-        raise ParameterError(f"stroke scale must be between {lo} and {hi}, got {stroke_scale!r}")
-    return s
+    return check_range(stroke_scale, "stroke scale", *STROKE_SCALE_RANGE)
 
 
 def work_size(h: int, w: int, stroke_scale: float) -> tuple[int, int]:
@@ -438,12 +431,11 @@ def stylize_fast(model: TransformerNet, content: torch.Tensor,
         if not torch.isfinite(w).all() or (w < 0).any() or not (w.sum(dim=-1) > 0).all():
             raise ParameterError("style weights must be finite, non-negative and not all zero")
     dev = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
     x = content.to(dev, torch.float32)
     was_training = model.training
     model.eval()
-    try:
-        y = at_stroke_scale(lambda t: model(t.to(dtype), style_weights).float().clamp(0, 1), x, stroke_scale)
+    try:  # a low-precision model casts its input itself
+        y = at_stroke_scale(lambda t: model(t, style_weights).float().clamp(0, 1), x, stroke_scale)
     finally:
         model.train(was_training)
     if preserve_color:

@@ -118,6 +118,8 @@ def test_onnx_backend_and_explicit_files_keep_onnxruntime(monkeypatch, tmp_path)
     with pytest.raises(ParameterError, match="bf16 variant runs on the PyTorch backend"):
         runtime.get_fast_runner(net=net, style_names=["a", "b", "c"], onnx_dir=tmp_path, backend="onnx",
                                 variant="bf16")
+    with pytest.raises(ParameterError, match="does not take ONNX files"):
+        runtime.get_fast_runner(net=net, style_names=["a", "b", "c"], onnx_dir=tmp_path, file=r.path, variant="bf16")
     with pytest.raises(ParameterError, match="variant must be one of"):
         runtime.get_adain_runner(model=AdaINModel(Decoder(width=0.0625)), onnx_dir=tmp_path, variant="bf32")
 
