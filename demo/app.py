@@ -197,13 +197,13 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         finally:
             engine.CANCELLERS.done(session or "api", cancel)
 
-    def fast(content_img, style_img, style, style2, blend, strength, preserve, size, stroke=1.0):
+    def fast(content_img, style_img, style, style2, blend, strength, preserve, size, stroke=None):
         """Feed-forward network (onnxruntime): a trained style or a blend of two."""
         c = prep(content_img, "content")
         try:
             res = engine.run_fast(c, style or None, (style2 or None) if style2 != "(none)" else None, float(blend),
                                   float(strength), bool(preserve), int(size), max_wait=s.max_wait,
-                                  stroke_scale=1.0 if stroke is None else float(stroke))
+                                  stroke_scale=None if stroke is None else float(stroke))
         except StyleKitError as e:
             raise _error(e) from None
         st = res.style_for_metrics
@@ -320,6 +320,12 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         n = engine.CANCELLERS.cancel(request.session_hash if request is not None else "api")
         return "Stopping…" if n else "Nothing is running."
 
+    def stroke_default(style, style2=None, blend=0.0):
+        """The stroke scale the picked style (or blend) runs at by default, for the slider."""
+        second = style2 if style2 and style2 != "(none)" else None
+        b = float(blend or 0.0) if second else 0.0
+        return engine.style_stroke_scale({style or "": 1.0 - b, **({second: b} if second else {})})
+
     def pick_style(evt: gr.SelectData):
         e = catalogue[evt.index]
         img = open_image(e.path)
@@ -393,9 +399,10 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
                 f_strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength")
                 f_pc = gr.Checkbox(False, label="Preserve colours")
                 f_size = one_pass_size()
-                f_stroke = gr.Slider(0.75, 2.0, value=1.0, step=0.05, label="Stroke scale",
-                                     info="below 1: finer strokes (the network runs larger, ~1.6x the time at "
-                                          "0.8); above 1: bigger strokes")
+                f_stroke = gr.Slider(0.75, 2.0, value=stroke_default(fast_names[0] if fast_names else None),
+                                     step=0.05, label="Stroke scale",
+                                     info="set to the style's own when you pick one; below 1: finer strokes (the "
+                                          "network runs larger, ~1.6x the time at 0.8); above 1: bigger strokes")
                 f_btn, f_out, f_slider, f_info = result_block("feed-forward", "fast")
             with gr.Column():
                 gr.Markdown("### AdaIN")
@@ -449,6 +456,10 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         for comp in (content_img, style_img):
             comp.change(input_note, [content_img, style_img], [input_md], api_name="input_note", **light, **quiet)
         demo.load(refresh, None, [status, f_style, f_style2], api_name="status", **light, **quiet)
+        for comp, api in ((f_style, "stroke_default"), (f_style2, "stroke_default_2")):
+            comp.change(stroke_default, [f_style, f_style2, f_blend], [f_stroke], api_name=api, **light, **quiet)
+        f_blend.release(stroke_default, [f_style, f_style2, f_blend], [f_stroke], api_name="stroke_default_blend",
+                        **light, **quiet)
 
     demo.queue(max_size=s.max_queue, default_concurrency_limit=s.fast_concurrency)
     if s.warm_up:

@@ -407,12 +407,25 @@ def shipped_style_input(name: str) -> Input | None:
     return None
 
 
+def style_stroke_scale(blend: dict[str, float]) -> float:
+    """The stroke scale a gallery style (or a ``{name: weight}`` blend) runs at by default: the catalogue's
+    (:func:`stylekit.weights.default_stroke_scale`); 1 for a style the catalogue does not know."""
+    from stylekit.weights import default_stroke_scale
+
+    try:
+        return default_stroke_scale({k: v for k, v in blend.items() if k})
+    except StyleKitError:
+        return 1.0
+
+
 def run_fast(content: Input, style: str | None, style2: str | None = None, blend: float = 0.0,
              strength: float = 1.0, preserve_color: bool = False, size: int | None = 512,
-             max_wait: float | None = None, stroke_scale: float = 1.0) -> Result:
+             max_wait: float | None = None, stroke_scale: float | None = None) -> Result:
     """Feed-forward: one trained style, or a blend of two (``blend`` = weight of ``style2``), through
     the onnxruntime runner. ``strength`` mixes the stylized image with the content (1 = fully stylized).
-    ``stroke_scale``: the network runs on the image resized by 1/stroke_scale (the runner's ``stylize``). ``max_wait``: see :class:`WorkGate` (None: wait in line whatever the load)."""
+    ``stroke_scale``: the network runs on the image resized by 1/stroke_scale (the runner's ``stylize``);
+    None = the style's own (:func:`style_stroke_scale`). ``max_wait``: see :class:`WorkGate` (None: wait in
+    line whatever the load)."""
     from stylekit.feedforward import work_size
 
     runner = _runner("fast")
@@ -428,6 +441,9 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     w[names.index(style)] += 1.0 - (float(blend) if style2 else 0.0)
     if style2:
         w[names.index(style2)] += float(blend)
+    if stroke_scale is None:
+        stroke_scale = style_stroke_scale({style: 1.0 - (float(blend) if style2 else 0.0),
+                                           **({style2: float(blend)} if style2 else {})})
     x = _fit(content.tensor, size)
     wh, ww = work_size(*x.shape[-2:], stroke_scale)
 

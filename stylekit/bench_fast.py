@@ -8,14 +8,19 @@ that have a Gatys result). Writes a contact sheet (content | Gatys | feed-forwar
 ``S_self`` is the painting's own distance (stylekit.metrics.self_style_distance: its corner crops
 against the whole), a yardstick for how low S can go while the photo's layout stays; where
 0.4 * S(content) is below it the table marks the goal "< S_self".
-``--stroke-scale S`` runs the network as ``stylekit fast --stroke-scale S`` does (on the photo resized by
+Each style runs at its own stroke scale (the catalogue's ``stroke_scales``, as ``stylekit fast`` does; the
+``ss`` column); ``--stroke-scale S`` runs every style at S instead (the network on the photo resized by
 1/S, the result resized back to 512 px; the time then includes both resizes).
+``--select-stroke-scale 0.8,0.9,1`` chooses those per-style stroke scales: on training photos (never the
+held-out ones), each candidate's mean S(out); the lowest wins, a larger (cheaper) candidate within
+``SELECT_TIE`` of it is preferred; ``--write-catalogue`` stores the choice in the model's catalogue record.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +31,9 @@ from .cli import finite_float
 
 DEFAULT_DATA = "../shared/data"
 SIZE = 512
+#: --select-stroke-scale: a larger candidate whose mean S(out) is within this of the best one is preferred
+#: (it costs 1/S^2 less work)
+SELECT_TIE = 0.005
 
 
 def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: torch.Tensor,
@@ -74,6 +82,61 @@ def _sheet(rows: list[list[torch.Tensor]], labels: list[str], height: int = 200)
     return sheet
 
 
+def _select_stroke_scale(a: argparse.Namespace, model, entries) -> int:
+    """``--select-stroke-scale``: each style's mean S(out) (and C(out)) per candidate stroke scale on
+    ``a.photos`` training photos; prints the table and the choice (see the module docstring)."""
+    from .errors import ParameterError
+    from .feedforward import check_stroke_scale, stylize_fast
+    from .images import load_image
+    from .metrics import distances
+    from .training import list_images, split_files
+    from .weights import get_record, register_model
+
+    try:
+        cands = sorted({check_stroke_scale(float(x)) for x in a.select_stroke_scale.split(",") if x.strip()})
+    except ValueError:
+        raise ParameterError(f"--select-stroke-scale takes numbers separated by commas, got "
+                             f"{a.select_stroke_scale!r}") from None
+    if not cands:
+        raise ParameterError("--select-stroke-scale needs at least one stroke scale")
+    train, _ = split_files(list_images(Path(a.data) / "content"))
+    if not train:
+        raise ParameterError(f"no training photos under {a.data}/content")
+    n = min(a.photos, len(train))
+    photos = [train[int((i + 0.5) * len(train) / n)] for i in range(n)]   # evenly spaced, deterministic
+    contents = [load_image(p, SIZE) for p in photos]
+    print(f"stroke scale selection: {len(entries)} styles x {n} training photos at {SIZE} px "
+          f"({', '.join(p.name for p in photos)}); mean S(out) / C(out) per stroke scale")
+    print(f"{'style':<34} " + " ".join(f"{'S@' + format(c, 'g'):>7} {'C@' + format(c, 'g'):>7}" for c in cands)
+          + "  chosen")
+    chosen, table = {}, {}
+    for name, img_path, idx in entries:
+        s = load_image(img_path, SIZE)
+        w = torch.nn.functional.one_hot(torch.tensor(idx), model.num_styles).float()
+        res = {}
+        for c in cands:
+            d = [distances(stylize_fast(model, x, w, stroke_scale=c), x, s) for x in contents]
+            res[c] = (statistics.fmean(v.style for v in d), statistics.fmean(v.content for v in d))
+        best = min(res[c][0] for c in cands)
+        pick = max(c for c in cands if res[c][0] <= best + SELECT_TIE)
+        chosen[name], table[name] = pick, {f"{c:g}": {"s_out": res[c][0], "c_out": res[c][1]} for c in cands}
+        print(f"{name:<34} " + " ".join(f"{res[c][0]:7.3f} {res[c][1]:7.3f}" for c in cands) + f"  {pick:g}",
+              flush=True)
+    print("stroke_scales:", json.dumps(chosen))
+    if a.json:
+        Path(a.json).write_text(json.dumps({"photos": [p.name for p in photos], "table": table,
+                                            "stroke_scales": chosen}, indent=2))
+    if a.write_catalogue:
+        rec = get_record(getattr(model, "model_id", a.model), "fast")
+        rec.metadata["stroke_scales"] = {k: v for k, v in chosen.items() if v != 1.0}
+        rec.metadata["stroke_scale_selection"] = {
+            "command": "stylekit bench fast " + " ".join(a._argv), "photos": [p.name for p in photos],
+            "s_out": {k: {c: round(v["s_out"], 4) for c, v in t.items()} for k, t in table.items()}}
+        register_model(rec, persist=True)
+        print(f"wrote the stroke scales into the catalogue record {rec.id!r}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="stylekit bench fast", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with content/ (default ../shared/data)")
@@ -89,8 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cached-gatys-only", action="store_true",
                    help="use Gatys results already in the cache; skip pairs without one (no new Gatys runs)")
     p.add_argument("--styles", default=None, help="comma-separated subset of the gallery styles")
-    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=1.0,
-                   help="run the network at 1/S of the photo's size and resize back (stylekit fast --stroke-scale)")
+    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=None,
+                   help="run every style at this stroke scale (the network at 1/S of the photo's size, resized "
+                        "back; stylekit fast --stroke-scale) instead of each style's own")
+    p.add_argument("--select-stroke-scale", default=None, metavar="S1,S2,...",
+                   help="choose each style's stroke scale among these on --photos training photos (not the "
+                        "held-out ones) and print the choice; no Gatys, no contact sheet")
+    p.add_argument("--write-catalogue", action="store_true",
+                   help="with --select-stroke-scale: store the choice in the model's catalogue record")
     p.add_argument("--sheet", default="docs/fast_contact_sheet.png", help="contact sheet PNG to write ('' = none)")
     p.add_argument("--json", default=None, help="also write the table as JSON here")
     p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
@@ -98,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--by-layer", action="store_true",
                    help="also print each style distance per VGG layer (relu1_1..relu5_1) for out, content and Gatys")
     a = p.parse_args(argv)
+    a._argv = list(argv) if argv is not None else sys.argv[1:]
 
     from .errors import ParameterError
     from .feedforward import diagnose, stylize_fast
@@ -107,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.write_catalogue and (not a.select_stroke_scale or a.weights_file):
+        raise ParameterError("--write-catalogue goes with --select-stroke-scale on a catalogue model (no --weights-file)")
     if a.weights_file:
         model = fast_model_from_file(a.weights_file)
         names = list(model.style_names)
@@ -120,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.styles:
         want = [x.strip() for x in a.styles.split(",") if x.strip()]
         entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
+    own_scale = {s.name: s.stroke_scale for s in list_styles()}
+    if a.select_stroke_scale:
+        return _select_stroke_scale(a, model, entries)
     from .training import held_out_sample
 
     photos = held_out_sample(Path(a.data) / "content", a.photos)
@@ -132,9 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"feed-forward gallery benchmark: {len(entries)} styles x {len(photos)} held-out photos at {SIZE} px "
           f"(Gatys 'default' on {min(a.gatys_photos, len(photos))}; C_out is over those)"
-          + (f", stroke scale {a.stroke_scale:g}" if a.stroke_scale != 1.0 else ""))
-    hdr = (f"{'style':<34} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'S_self':>6} {'C_out':>6} {'C_gat':>6} "
-           f"{'t_ms':>6} {'drop':>5} {'dead%':>5}  ok")
+          + (f", stroke scale {a.stroke_scale:g} for every style" if a.stroke_scale is not None
+             else ", each style at its own stroke scale (ss)"))
+    hdr = (f"{'style':<34} {'ss':>4} {'S_out':>6} {'S_cont':>6} {'S_gat':>6} {'S_self':>6} {'C_out':>6} "
+           f"{'C_gat':>6} {'t_ms':>6} {'drop':>5} {'dead%':>5}  ok")
     if not a.gatys_only:
         print(hdr)
     rows, labels, table, all_ok, n_below_self = [], [], [], True, 0
@@ -142,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if img_path is None:
             raise ParameterError(f"style image of {name!r} not found")
         s = load_image(img_path, SIZE)
+        ss = a.stroke_scale if a.stroke_scale is not None else own_scale.get(name, 1.0)
         per = []
         for j, cp in enumerate(photos):
             c = contents[cp]
@@ -155,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             times = []
             for _ in range(max(1, a.repeat)):
                 t0 = time.perf_counter()
-                out = stylize_fast(model, c, w, stroke_scale=a.stroke_scale)
+                out = stylize_fast(model, c, w, stroke_scale=ss)
                 times.append(time.perf_counter() - t0)
             d_o, d_c = distances(out, c, s), distances(c, c, s)
             d_g = distances(gat, c, s) if gat is not None else None
@@ -185,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         s_self = self_style_distance(s)
         below_self = 0.4 * s_c < s_self
         n_below_self += below_self
-        table.append(dict(style=name, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
+        table.append(dict(style=name, stroke_scale=ss, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
                           c_out_on_gatys_photos=c_out_g, c_gatys=c_g, ms=t * 1000, style_ok=ok_s, content_ok=ok_c,
                           s_self=s_self, goal_below_s_self=below_self, droplet=mean("drop", per), dead_percent=mean("dead", per), per_photo=per))
         if a.by_layer:
@@ -193,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          for l in STYLE_LAYERS}
                                      for k in ("out", "content", "gatys") if any(k in r["by_layer"] for r in per)}
         c_shown = c_out_g if with_g else mean("c_out", per)
-        print(f"{name:<34} {s_out:6.3f} {s_c:6.3f} {s_g:6.3f} {s_self:6.3f} {c_shown:6.3f} {c_g:6.3f} {t * 1000:6.0f} "
+        print(f"{name:<34} {ss:4.2g} {s_out:6.3f} {s_c:6.3f} {s_g:6.3f} {s_self:6.3f} {c_shown:6.3f} {c_g:6.3f} {t * 1000:6.0f} "
               f"{mean('drop', per):5.1f} {mean('dead', per):5.2f}  "
               f"{'yes' if ok else 'NO'}{'' if ok_s else ' (style)'}{'' if ok_c else ' (content)'}"
               f"{'  goal < S_self' if below_self else ''}", flush=True)

@@ -26,6 +26,7 @@ after clamping as flat saturated blobs with bright rims, with less style left in
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import shlex
@@ -126,7 +127,8 @@ class FastStyleLoss:
                  loss_on: str = "clamped", style_tiles: int = 1, alive_weight: float = 0.0,
                  dead_patience: int = DEAD_PATIENCE, teacher: TransformerNet | None = None,
                  teacher_styles: Sequence[int] | None = None, distill_weight: float = 0.0,
-                 distill_fill: bool = False, train_styles: Sequence[int] | None = None) -> None:
+                 distill_fill: bool = False, train_styles: Sequence[int] | None = None,
+                 channels_last: bool = False) -> None:
         from .encoder import check_layer_weights, load_encoder
         from .losses import gram_matrix
 
@@ -173,6 +175,8 @@ class FastStyleLoss:
         self.enc = load_encoder(encoder_weights, device=device) if self.use_encoder else None
         if not self.use_encoder:
             return
+        if channels_last:  # a private copy in the training step's layout (training.use_channels_last)
+            self.enc = copy.deepcopy(self.enc).to(memory_format=torch.channels_last)
         with torch.no_grad():
             feats = [self.enc(s.to(device), self.style_layers) for s in styles]
             # (S, C, C) per layer
@@ -402,12 +406,14 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
 def train_fast(a: argparse.Namespace) -> int:
     from .feedforward import one_hot, train_only_style_rows
     from .images import load_image
-    from .training import CHECKPOINT_NAME, ImageFolder, TrainConfig, resolve_device, train, use_bf16
+    from .training import (CHECKPOINT_NAME, ImageFolder, TrainConfig, resolve_device, train, use_bf16,
+                           use_channels_last)
     from .weights import training_record
 
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
+    channels_last = use_channels_last(device) if a.channels_last == "auto" else a.channels_last == "on"
     styles = [load_image(p, size=a.style_size) for p in a.style]
     names = [style_name(p) for p in a.style]
     if len(set(names)) != len(names):
@@ -426,7 +432,8 @@ def train_fast(a: argparse.Namespace) -> int:
                          device, a.encoder, a.style_loss, a.range_weight, a.loss_on, a.style_tiles, a.alive_weight,
                          teacher=teacher, teacher_styles=teacher_styles,
                          distill_weight=a.distill_weight if teacher is not None else 0.0,
-                         distill_fill=a.distill_fill, train_styles=train_rows)
+                         distill_fill=a.distill_fill, train_styles=train_rows,
+                         channels_last=channels_last)
     load_size = a.load_size or int(round(a.crop * 1.5))
     t = time.time()
     data = ImageFolder(a.data, load_size=load_size, max_train=a.max_images)
@@ -463,7 +470,7 @@ def train_fast(a: argparse.Namespace) -> int:
                       preview_count=a.preview_count, preview_size=a.crop, time_budget=a.time_budget, resume=a.resume,
                       schedule_minutes=a.schedule_minutes, grad_clip=a.grad_clip,
                       lr_multipliers={".gamma": a.cin_lr_mult, ".beta": a.cin_lr_mult} if a.cin_lr_mult != 1 else {},
-                      log_every=a.log_every, meta=meta, amp=use_bf16(a.bf16, device))
+                      log_every=a.log_every, meta=meta, amp=use_bf16(a.bf16, device), channels_last=channels_last)
 
     def preview(model, val):
         rows = [val]
@@ -556,6 +563,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int_range(1, 1024), default=None, help="CPU threads (torch.set_num_threads)")
     add_bf16_arg(p)
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="keep the network's and the encoder's tensors channels-last (NHWC); auto = on for a "
+                        "single-process CPU run, where it saves the layout conversions around every convolution")
     p.add_argument("--encoder", default="caffe", help="VGG-19 weights for the losses (caffe|torchvision|path)")
     p.add_argument("--checkpoint-every", type=finite_float(0.05), default=5.0, help="minutes between checkpoints")
     p.add_argument("--preview-every", type=int_range(0, 10_000_000), default=200, help="steps between preview grids")
@@ -616,12 +626,14 @@ def _parse_blend(s: str) -> dict[str, float]:
 
 def run_fast(a: argparse.Namespace) -> int:
     from .images import load_image, save_image
-    from .weights import style_vector
+    from .weights import default_stroke_scale, style_vector
 
     if a.blend and a.style:
         raise ParameterError("give either --style or --blend, not both")
     spec = _parse_blend(a.blend) if a.blend else (a.style or "starry_night")
     model_id, vec = style_vector(spec, with_model=True)
+    if a.stroke_scale is None:  # the style's own (the catalogue's stroke_scales; a blend: the weighted mean)
+        a.stroke_scale = default_stroke_scale(spec, model_id)
     content = load_image(a.input, size=a.size)
     t = time.perf_counter()
     out = None
@@ -661,9 +673,10 @@ def _add_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend", default=None, help="mix styles: name=weight,name=weight (e.g. starry_night=0.5,the_scream=0.5)")
     p.add_argument("--strength", type=finite_float(0, 1), default=1.0, help="0 = content, 1 = full style")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
-    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=1.0,
+    p.add_argument("--stroke-scale", type=finite_float(0.25, 4.0), default=None,
                    help="size of the strokes relative to the picture: the network runs on the image resized by "
-                        "1/S (0.8 = finer strokes, rendered 1.25x larger and shrunk; 2 = bigger); default 1")
+                        "1/S (0.8 = finer strokes, rendered 1.25x larger and shrunk; 2 = bigger); default: the "
+                        "style's own (`stylekit styles` lists it)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     add_output_args(p, default_size=None)
     p.set_defaults(func=run_fast)
@@ -671,13 +684,14 @@ def _add_fast(sub: argparse._SubParsersAction) -> None:
 
 @register
 def _add_styles(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("styles", help="list the shipped feed-forward styles: name, then style image path")
+    p = sub.add_parser("styles", help="list the shipped feed-forward styles: name, style image path, and the "
+                                      "stroke scale the style runs at by default")
 
     def run(a: argparse.Namespace) -> int:
         from .weights import list_styles
 
         for s in list_styles():
-            print(f"{s.name}\t{s.image}")
+            print(f"{s.name}\t{s.image}\tstroke scale {s.stroke_scale:g}")
         return 0
 
     p.set_defaults(func=run)

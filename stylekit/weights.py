@@ -62,6 +62,7 @@ class StyleEntry:
     model: str           # id of the model holding this style
     index: int           # index of the style in that model's weight vector
     license: str | None = None
+    stroke_scale: float = 1.0   # the stroke scale this style is run at by default (the model's "stroke_scales")
 
     @property
     def short_name(self) -> str:
@@ -181,10 +182,35 @@ def list_styles(model_id: str | None = None) -> list[StyleEntry]:
             continue
         names = r.metadata.get("styles", [])
         images = r.metadata.get("style_images", [])
+        scales = r.metadata.get("stroke_scales", {})
         for i, n in enumerate(names):
             img = (MODELS_DIR / images[i]).resolve() if i < len(images) else MODELS_DIR / "styles" / f"{n}.jpg"
-            out.append(StyleEntry(n, img, r.id, i, lic.get(n)))
+            out.append(StyleEntry(n, img, r.id, i, lic.get(n), _stroke_scale(scales.get(n, 1.0), r.id, n)))
     return out
+
+
+def _stroke_scale(value: Any, model_id: str, name: str) -> float:
+    from .feedforward import STROKE_SCALE_RANGE
+
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not STROKE_SCALE_RANGE[0] <= v <= STROKE_SCALE_RANGE[1]:
+        raise WeightsError(f"catalogue: model {model_id!r} gives style {name!r} the stroke scale {value!r}; "
+                           f"it must be a number in {STROKE_SCALE_RANGE[0]:g}..{STROKE_SCALE_RANGE[1]:g}")
+    return v
+
+
+def default_stroke_scale(spec: str | Mapping[str, float] | StyleEntry, model_id: str | None = None) -> float:
+    """The stroke scale a style (or a blend: the blend-weighted mean of its styles') is run at by default.
+
+    Each gallery style has one (the model's ``stroke_scales`` metadata, 1 where it gives none), chosen on
+    training photos by ``stylekit bench fast --select-stroke-scale`` (docs/feedforward.md).
+    """
+    mid, vec = style_vector(spec, model_id, with_model=True)
+    scales = {s.index: s.stroke_scale for s in list_styles(mid)}
+    return round(sum(float(w) * scales.get(i, 1.0) for i, w in enumerate(vec.tolist())), 3)
 
 
 def find_style(name: str, model_id: str | None = None) -> StyleEntry:

@@ -96,6 +96,29 @@ def test_fast_stroke_scale(client, shipped_models):
         client.predict(handle_file(str(CONTENT)), None, style, "(none)", 0.5, 1.0, False, 96, 0.0, api_name="/fast")
 
 
+def test_picking_a_style_sets_the_stroke_slider_to_its_own(client, shipped_models, monkeypatch):
+    """Each gallery style runs at its own stroke scale (the catalogue's stroke_scales): picking it in the
+    dropdown sets the slider (the same server's handler, called as the page calls it), and the comparison,
+    which has no slider, runs the style at it."""
+    import dataclasses
+
+    from demo import engine
+    from stylekit import weights as W
+
+    first, second = shipped_models[:2]
+    rec = W.get_record(None, "fast")
+    monkeypatch.setitem(W._EXTRA, rec.id, dataclasses.replace(
+        rec, metadata={**rec.metadata, "stroke_scales": {first: 0.8, second: 1.2}}))
+    assert client.predict(first, "(none)", 0.5, api_name="/stroke_default") == 0.8
+    assert client.predict(second, "(none)", 0.5, api_name="/stroke_default") == 1.2
+    assert client.predict(first, second, 0.25, api_name="/stroke_default_blend") == pytest.approx(0.9)
+    from stylekit.images import load_image
+
+    c = engine.prepare(load_image(CONTENT), "content")
+    res = engine.run_fast(c, first, size=96)                    # no stroke scale given: the style's own
+    assert "stroke scale 0.8 (network at 120x80)" in ", ".join(res.notes)
+
+
 def test_captions_name_the_runner_and_onnxruntime_serves_too(client, shipped_models):
     """The default runners (PyTorch bf16 on a bf16 CPU, else onnxruntime) and the onnxruntime ones both
     serve /fast and /adain; the caption says which ran."""

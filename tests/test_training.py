@@ -231,6 +231,42 @@ def test_resume_continues_bit_for_bit(tmp_path, fast_loss):
         assert torch.equal(v, second.state_dict()[k]), k
 
 
+def test_channels_last_training_is_the_same_training(tmp_path):
+    """CPU runs keep their tensors channels-last (training.use_channels_last, a speed-up only): the loss and
+    its gradients are those of the default layout (to float rounding), and a run in that layout writes an
+    ordinary checkpoint."""
+    from stylekit.cli_fast import FastStyleLoss
+    from stylekit.training import use_channels_last
+
+    assert use_channels_last(torch.device("cpu")) and not use_channels_last(torch.device("meta"))
+    styles = [synthetic_image(48, 48, 1, "style")]
+    torch.manual_seed(0)
+    init = TransformerNet(1, **TINY).state_dict()
+    x = torch.rand(2, 3, 32, 32)
+    got = {}
+    for cl in (False, True):
+        loss = FastStyleLoss(styles, ["relu1_1", "relu2_1"], "relu2_1", style_weight=10.0, content_weight=1.0,
+                             tv_weight=1.0, device=torch.device("cpu"), range_weight=50.0, channels_last=cl)
+        assert loss.enc.features[0].weight.is_contiguous(memory_format=torch.channels_last) == cl
+        net = TransformerNet(1, **TINY)
+        net.load_state_dict(init)
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        net = net.to(memory_format=fmt)
+        value, _ = loss(net, x.contiguous(memory_format=fmt), StepContext(0, torch.device("cpu"), torch.Generator()))
+        value.backward()
+        got[cl] = float(value), {n: p.grad for n, p in net.named_parameters()}
+    assert got[True][0] == pytest.approx(got[False][0], rel=1e-5)
+    top = max(float(g.norm()) for g in got[False][1].values())
+    for n, g in got[False][1].items():
+        if float(g.norm()) > 1e-3 * top:   # (a conv bias before an instance norm has a zero gradient: noise)
+            assert float((g - got[True][1][n]).norm()) < 1e-4 * float(g.norm()), n
+    data = ImageFolder(_photo_folder(tmp_path / "photos"), load_size=40)
+    net = TransformerNet(1, **TINY)
+    train(net, loss, data, _config(tmp_path / "run", channels_last=True, steps=2), progress=False)
+    assert net.res[0].c1.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(v.is_contiguous() for v in read_checkpoint(tmp_path / "run" / CHECKPOINT_NAME).model.values())
+
+
 def test_checkpoint_is_pickle_free_and_checked(tmp_path):
     net = TransformerNet(1, **TINY)
     opt = torch.optim.Adam(net.parameters())

@@ -124,3 +124,49 @@ def test_package_checkpoint_round_trip(tmp_path):
     again = W.fast_model_from_file(rec.path)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v.half().float())
+
+
+def _gallery_with_stroke_scales(monkeypatch, scales) -> W.ModelRecord:
+    import dataclasses
+
+    rec = W.get_record(None, "fast")
+    fake = dataclasses.replace(rec, metadata={**rec.metadata, "stroke_scales": scales})
+    monkeypatch.setitem(W._EXTRA, rec.id, fake)
+    return fake
+
+
+def test_styles_carry_their_stroke_scale_and_a_blend_averages_them(monkeypatch, capsys):
+    from stylekit.cli import main
+
+    _gallery_with_stroke_scales(monkeypatch, {"munch_the_scream": 0.8, "klimt_the_kiss": 1.2})
+    by_name = {s.name: s.stroke_scale for s in W.list_styles()}
+    assert by_name["munch_the_scream"] == 0.8 and by_name["klimt_the_kiss"] == 1.2
+    assert by_name["vangogh_starry_night"] == 1.0                      # not listed: as trained
+    assert W.default_stroke_scale("the_scream") == 0.8
+    assert W.default_stroke_scale({"the_scream": 1, "the_kiss": 3}) == pytest.approx(0.25 * 0.8 + 0.75 * 1.2)
+    assert main(["styles"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("munch_the_scream\t"))
+    name, path, scale = line.split("\t")
+    assert path.endswith("munch_the_scream.jpg") and scale == "stroke scale 0.8"
+
+
+def test_cli_fast_runs_a_style_at_its_own_stroke_scale(monkeypatch, tmp_path, capsys):
+    from stylekit.cli import main
+    from stylekit.images import load_image, save_image
+
+    _gallery_with_stroke_scales(monkeypatch, {"munch_the_scream": 0.8})
+    src = save_image(synthetic_image(40, 56), tmp_path / "in.png")
+    outs = {}
+    for extra in ([], ["--stroke-scale", "0.8"], ["--stroke-scale", "1"]):
+        out = tmp_path / f"out{len(outs)}.png"
+        assert main(["fast", str(src), "--style", "the_scream", "--backend", "torch", "-o", str(out), *extra]) == 0
+        outs[tuple(extra)] = load_image(out)
+    assert torch.equal(outs[()], outs[("--stroke-scale", "0.8")])        # the style's own: 0.8
+    assert not torch.equal(outs[()], outs[("--stroke-scale", "1")])
+
+
+@pytest.mark.parametrize("bad", [0.1, "x", None, float("nan")])
+def test_a_bad_stroke_scale_in_the_catalogue_is_a_weights_error(monkeypatch, bad):
+    _gallery_with_stroke_scales(monkeypatch, {"munch_the_scream": bad})
+    with pytest.raises(WeightsError, match="stroke scale"):
+        W.list_styles()
