@@ -90,7 +90,6 @@ def _select_stroke_scale(a: argparse.Namespace, model, entries) -> int:
     from .images import load_image
     from .metrics import distances
     from .training import list_images, split_files
-    from .weights import get_record, register_model
 
     try:
         cands = sorted({check_stroke_scale(float(x)) for x in a.select_stroke_scale.split(",") if x.strip()})
@@ -127,14 +126,26 @@ def _select_stroke_scale(a: argparse.Namespace, model, entries) -> int:
         Path(a.json).write_text(json.dumps({"photos": [p.name for p in photos], "table": table,
                                             "stroke_scales": chosen}, indent=2))
     if a.write_catalogue:
-        rec = get_record(getattr(model, "model_id", a.model), "fast")
-        rec.metadata["stroke_scales"] = {k: v for k, v in chosen.items() if v != 1.0}
-        rec.metadata["stroke_scale_selection"] = {
-            "command": "stylekit bench fast " + " ".join(a._argv), "photos": [p.name for p in photos],
-            "s_out": {k: {c: round(v["s_out"], 4) for c, v in t.items()} for k, t in table.items()}}
-        register_model(rec, persist=True)
-        print(f"wrote the stroke scales into the catalogue record {rec.id!r}")
+        rid = write_stroke_scales(getattr(model, "model_id", a.model), chosen, table, [p.name for p in photos],
+                                  "stylekit bench fast " + " ".join(a._argv))
+        print(f"wrote the stroke scales into the catalogue record {rid!r}")
     return 0
+
+
+def write_stroke_scales(model_id: str | None, chosen: dict[str, float], table: dict[str, dict],
+                        photos: list[str], command: str) -> str:
+    """Store a ``--select-stroke-scale`` result in the model's catalogue record (``stroke_scales``, the
+    styles not at 1, and ``stroke_scale_selection``: the command, the photos and every candidate's mean
+    S(out)); returns the record's id."""
+    from .weights import get_record, register_model
+
+    rec = get_record(model_id, "fast")
+    rec.metadata["stroke_scales"] = {k: v for k, v in chosen.items() if v != 1.0}
+    rec.metadata["stroke_scale_selection"] = {
+        "command": command, "photos": photos,
+        "s_out": {k: {c: round(v["s_out"], 4) for c, v in t.items()} for k, t in table.items()}}
+    register_model(rec, persist=True)
+    return rec.id
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -284,6 +284,7 @@ def train_adain(a: argparse.Namespace) -> int:
         commands.append(this_command)
     cfg = T.TrainConfig(out=a.out, steps=a.steps, batch_size=a.batch_size, crop=a.crop, lr=a.lr,
                         warmup=a.warmup, seed=a.seed, device=str(device), threads=a.threads, amp=bf16,
+                        channels_last=False,   # (train-fast's channels-last path; not measured for this loop)
                         checkpoint_every=a.checkpoint_every, preview_every=a.preview_every, preview_count=4,
                         preview_size=192, time_budget=a.time_budget, resume=a.resume,
                         schedule_minutes=a.schedule_minutes,
