@@ -170,3 +170,41 @@ def test_a_bad_stroke_scale_in_the_catalogue_is_a_weights_error(monkeypatch, bad
     _gallery_with_stroke_scales(monkeypatch, {"munch_the_scream": bad})
     with pytest.raises(WeightsError, match="stroke scale"):
         W.list_styles()
+
+
+def test_bench_selects_stroke_scales_on_training_photos_and_stores_them(monkeypatch, tmp_path, capsys):
+    """``stylekit bench fast --select-stroke-scale``: per style the candidate with the lowest mean style
+    distance on training photos (a larger one within SELECT_TIE preferred), written into the record."""
+    from stylekit.bench_fast import main as bench
+
+    data = tmp_path / "data" / "content"
+    data.mkdir(parents=True)
+    from stylekit.images import save_image
+
+    for i in range(11):   # ten for training, every tenth held out
+        save_image(synthetic_image(36, 48, seed=i, kind="content"), data / f"p{i:02d}.png")
+    cat = tmp_path / "catalogue.json"
+    js = json.loads(W.CATALOGUE_FILE.read_text())
+    for m in js["models"]:
+        m["path"] = str(W.MODELS_DIR / m["path"])
+    cat.write_text(json.dumps(js))
+    monkeypatch.setattr(W, "CATALOGUE_FILE", cat)
+    monkeypatch.setattr(W, "_EXTRA", {})
+    rc = bench(["--select-stroke-scale", "1,0.9", "--photos", "1", "--styles", "the_kiss", "--data",
+                str(tmp_path / "data"), "--write-catalogue"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    row = next(l for l in out.splitlines() if l.startswith("klimt_the_kiss"))
+    s09, s1, chosen = float(row.split()[1]), float(row.split()[3]), float(row.split()[-1])
+    assert chosen == (1.0 if s1 <= min(s09, s1) + 0.005 else 0.9)
+    rec = next(m for m in json.loads(cat.read_text())["models"] if m["id"] == W.DEFAULT_FAST_MODEL)
+    sel = rec["metadata"]["stroke_scale_selection"]
+    from stylekit.training import list_images, split_files
+
+    held_out = {p.name for p in split_files(list_images(data))[1]}
+    assert len(sel["photos"]) == 1 and not set(sel["photos"]) & held_out      # a training photo, never a held-out one
+    assert "--select-stroke-scale 1,0.9" in sel["command"]
+    assert rec["metadata"]["stroke_scales"] == ({} if chosen == 1.0 else {"klimt_the_kiss": 0.9})
+    assert set(sel["s_out"]["klimt_the_kiss"]) == {"0.9", "1"}
+    with pytest.raises(ParameterError, match="write-catalogue"):
+        bench(["--write-catalogue"])
