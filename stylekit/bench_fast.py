@@ -9,7 +9,8 @@ that have a Gatys result). Writes a contact sheet (content | Gatys | feed-forwar
 against the whole), a yardstick for how low S can go while the photo's layout stays; where
 0.4 * S(content) is below it the table marks the goal "< S_self".
 Each style runs at its own stroke scale (the catalogue's ``stroke_scales``, as ``stylekit fast`` does; the
-``ss`` column); ``--stroke-scale S`` runs every style at S instead (the network on the photo resized by
+``ss`` column; a ``--weights-file`` gets the catalogue's for the same style names, and a retrained gallery
+needs a new selection); ``--stroke-scale S`` runs every style at S instead (the network on the photo resized by
 1/S, the result resized back to 512 px; the time then includes both resizes).
 ``--select-stroke-scale 0.8,0.9,1`` chooses those per-style stroke scales: on training photos (never the
 held-out ones), each candidate's mean S(out); the lowest wins, a larger (cheaper) candidate within
