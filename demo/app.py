@@ -393,14 +393,14 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Feed-forward")
                 f_style = gr.Dropdown(fast_names, value=fast_names[0] if fast_names else None,
-                                      label="Trained style", allow_custom_value=False)
+                                      label="Trained style", allow_custom_value=False, elem_id="fast-style")
                 f_style2 = gr.Dropdown(["(none)"] + fast_names, value="(none)", label="Blend with")
                 f_blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend (share of the second style)")
                 f_strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength")
                 f_pc = gr.Checkbox(False, label="Preserve colours")
                 f_size = one_pass_size()
                 f_stroke = gr.Slider(0.75, 2.0, value=stroke_default(fast_names[0] if fast_names else None),
-                                     step=0.05, label="Stroke scale",
+                                     step=0.05, label="Stroke scale", elem_id="fast-stroke",
                                      info="set to the style's own when you pick one; below 1: finer strokes (the "
                                           "network runs larger, ~1.6x the time at 0.8); above 1: bigger strokes")
                 f_btn, f_out, f_slider, f_info = result_block("feed-forward", "fast")

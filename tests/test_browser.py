@@ -1,7 +1,7 @@
 """The demo in a real browser: headless Debian Chromium driven by Playwright's Python package.
 
 The page loads, an example pair is clicked, the feed-forward result appears; a screenshot is saved
-as a test artifact (test-artifacts/demo.png).
+as a test artifact (test-artifacts/demo.png); picking a style sets the stroke-scale slider to its own.
 """
 from __future__ import annotations
 
@@ -58,3 +58,31 @@ def test_example_click_shows_the_feed_forward_result(app_url):
         finally:
             browser.close()
     assert (ARTIFACTS / "demo.png").stat().st_size > 10_000
+
+
+def test_picking_a_style_sets_the_stroke_slider(app_url):
+    """The "Stroke scale" slider follows the picked style: each gallery style's own (the catalogue's)."""
+    from stylekit.weights import list_styles
+
+    own = {s.name: s.stroke_scale for s in list_styles()}
+    first = next(iter(own))
+    other = next(n for n, v in own.items() if v != own[first])   # a style whose stroke scale differs
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(app_url, wait_until="domcontentloaded", timeout=60_000)
+            page.wait_for_selector("#fast-style input", timeout=60_000)
+            number = page.locator("#fast-stroke input[type=number]")
+            page.wait_for_function("v => document.querySelector('#fast-stroke input[type=number]').value == v",
+                                   arg=str(own[first]).rstrip("0").rstrip("."), timeout=30_000)
+            box = page.locator("#fast-style input")
+            box.click()
+            box.fill(other)
+            page.locator("ul[role=listbox] li", has_text=other).first.click()
+            page.wait_for_function("v => Math.abs(document.querySelector('#fast-stroke input[type=number]')"
+                                   ".valueAsNumber - v) < 1e-6", arg=own[other], timeout=30_000)
+            assert abs(float(number.input_value()) - own[other]) < 1e-6
+        finally:
+            browser.close()
