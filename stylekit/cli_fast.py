@@ -660,8 +660,8 @@ def run_fast(a: argparse.Namespace) -> int:
                            stroke_scale=a.stroke_scale)
         backend = "torch"
     save_image(out, a.output)
-    print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {backend}, {time.perf_counter() - t:.2f}s)",
-          file=sys.stderr)
+    print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {backend}, stroke scale {a.stroke_scale:g}, "
+          f"{time.perf_counter() - t:.2f}s)", file=sys.stderr)
     return 0
 
 
