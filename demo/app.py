@@ -322,9 +322,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
 
     def stroke_default(style, style2=None, blend=0.0):
         """The stroke scale the picked style (or blend) runs at by default, for the slider."""
-        second = style2 if style2 and style2 != "(none)" else None
-        b = float(blend or 0.0) if second else 0.0
-        return engine.style_stroke_scale({style or "": 1.0 - b, **({second: b} if second else {})})
+        return engine.style_stroke_scale(style, style2 if style2 != "(none)" else None, blend or 0.0)
 
     def pick_style(evt: gr.SelectData):
         e = catalogue[evt.index]

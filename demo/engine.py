@@ -407,13 +407,15 @@ def shipped_style_input(name: str) -> Input | None:
     return None
 
 
-def style_stroke_scale(blend: dict[str, float]) -> float:
-    """The stroke scale a gallery style (or a ``{name: weight}`` blend) runs at by default: the catalogue's
-    (:func:`stylekit.weights.default_stroke_scale`); 1 for a style the catalogue does not know."""
+def style_stroke_scale(style: str | None, style2: str | None = None, blend: float = 0.0) -> float:
+    """The stroke scale a gallery style (or :func:`run_fast`'s blend of two, ``blend`` = weight of ``style2``)
+    runs at by default: the catalogue's (:func:`stylekit.weights.default_stroke_scale`); 1 for a style the
+    catalogue does not know."""
     from stylekit.weights import default_stroke_scale
 
+    b = float(blend) if style2 else 0.0
     try:
-        return default_stroke_scale({k: v for k, v in blend.items() if k})
+        return default_stroke_scale({k: v for k, v in ((style, 1.0 - b), (style2, b)) if k})
     except StyleKitError:
         return 1.0
 
@@ -442,8 +444,7 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     if style2:
         w[names.index(style2)] += float(blend)
     if stroke_scale is None:
-        stroke_scale = style_stroke_scale({style: 1.0 - (float(blend) if style2 else 0.0),
-                                           **({style2: float(blend)} if style2 else {})})
+        stroke_scale = style_stroke_scale(style, style2, blend)
     x = _fit(content.tensor, size)
     wh, ww = work_size(*x.shape[-2:], stroke_scale)
 
