@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+import warnings
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,6 +292,44 @@ def _runner(kind: str) -> Any:
             raise ModelUnavailable(f"The {what} model is not available yet ({e}).") from None
 
 
+def _own_runner(style: str) -> Any | None:
+    """The runner of ``style``'s own one-style network (:attr:`stylekit.weights.StyleEntry.specialist`),
+    which serves the style when it runs alone; None when the catalogue has none, when the feed-forward
+    runner is overridden (:func:`use_runner`), or when it cannot be loaded (the gallery serves then)."""
+    if "fast" in _OVERRIDES:
+        return None
+    try:
+        from export import runtime
+        from stylekit.weights import find_style
+
+        sid = find_style(style).specialist
+        if not sid:
+            return None
+        with _RUNNER_LOCK:
+            return runtime.get_fast_runner(sid)
+    except (StyleKitError, ImportError) as e:
+        if style not in _OWN_FAILED:  # say it once per style, not on every request
+            _OWN_FAILED.add(style)
+            warnings.warn(f"the own network of style {style!r} is not available ({e}); the gallery serves it",
+                          RuntimeWarning, stacklevel=2)
+        return None
+
+
+_OWN_FAILED: set[str] = set()
+
+
+def own_networks() -> list[str]:
+    """Names of the gallery styles that have their own network (from the catalogue; loads nothing)."""
+    if "fast" in _OVERRIDES:
+        return []
+    try:
+        from stylekit.weights import list_styles
+
+        return [s.name for s in list_styles() if s.specialist]
+    except (ImportError, StyleKitError):
+        return []
+
+
 def fast_style_names() -> list[str]:
     """Style names of the feed-forward model, from the catalogue (does not load the model)."""
     if "fast" in _OVERRIDES:
@@ -316,6 +355,8 @@ def warm_up() -> None:
 
     load_encoder()
     model_status()
+    for style in own_networks():  # export/load each style's own network now, not on its first request
+        _own_runner(style)
 
 
 # ---- metrics (stylekit.metrics with cached targets) -----------------------------------------------------------
@@ -443,6 +484,11 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     w[names.index(style)] += 1.0 - (float(blend) if style2 else 0.0)
     if style2:
         w[names.index(style2)] += float(blend)
+    own = None
+    if np.count_nonzero(w) == 1:  # a style alone: its own network where the catalogue has one
+        own = _own_runner(names[int(np.argmax(w))])
+        if own is not None:
+            runner, w = own, np.ones(1, np.float32)
     if stroke_scale is None:
         stroke_scale = style_stroke_scale(style, style2, blend)
     x = _fit(content.tensor, size)
@@ -460,7 +506,7 @@ def run_fast(content: Input, style: str | None, style2: str | None = None, blend
     out, secs = GATE.run("fast", wh * ww, work, max_wait)
     label = style if not style2 or blend == 0 else f"{1 - blend:.0%} {style} + {blend:.0%} {style2}"
     main = style2 if style2 and blend > 0.5 else style
-    notes = [f"style: {label}", f"{runner.backend} {runner.variant}"]
+    notes = [f"style: {label}" + (", its own network" if own is not None else ""), f"{runner.backend} {runner.variant}"]
     if (wh, ww) != tuple(x.shape[-2:]):
         notes.append(f"stroke scale {stroke_scale:g} (network at {ww}x{wh})")
     return Result(out, secs, notes, shipped_style_input(main))

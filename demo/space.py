@@ -123,10 +123,13 @@ def export_onnx(out: Path) -> list[str]:
         return [f"no ONNX export ({e})"]
     from stylekit.errors import StyleKitError
 
-    for kind, get in (("feed-forward", get_fast_runner), ("AdaIN", get_adain_runner)):
+    from export.make import fast_model_ids
+
+    jobs = [("feed-forward", lambda n=n: get_fast_runner(n, onnx_dir=out, backend="onnx")) for n in fast_model_ids()]
+    jobs.append(("AdaIN", lambda: get_adain_runner(onnx_dir=out, backend="onnx")))
+    for kind, get in jobs:
         try:  # onnxruntime files whatever this machine's CPU: a Space without bf16 runs them
-            r = get(onnx_dir=out, backend="onnx")
-            made.append(f"{kind}: {r!r}")
+            made.append(f"{kind}: {get()!r}")
         except StyleKitError as e:
             made.append(f"{kind}: not exported ({e})")
     return made

@@ -23,7 +23,8 @@ def add_export_args(p: argparse.ArgumentParser, with_what: bool = True) -> None:
     if with_what:
         p.add_argument("what", choices=("fast", "adain", "all"), nargs="?", default="all",
                        help="which model(s) to export (default all)")
-    p.add_argument("--name", default=None, help="catalogue model name (default: the shipped default model)")
+    p.add_argument("--name", default=None, help="catalogue model name (default: the shipped default models: the "
+                                                      "feed-forward gallery and each style's own network, the AdaIN decoder)")
     p.add_argument("-o", "--output-dir", default=None,
                    help="folder for the .onnx files (default: the runners' cache, $STYLEKIT_ONNX_DIR or "
                         "~/.cache/stylekit/onnx)")

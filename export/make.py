@@ -64,6 +64,16 @@ def export_source(kind: str, src: Source, out_dir: Path, variants: Sequence[str]
     return files
 
 
+def fast_model_ids(name: str | None = None) -> list[str | None]:
+    """The feed-forward models an export covers: ``name``, or the default gallery and every style's own
+    one-style network (:attr:`stylekit.weights.ModelRecord.specialist`)."""
+    if name is not None:
+        return [name]
+    from stylekit import weights
+
+    return [None] + [r.id for r in weights.records("fast") if r.specialist]
+
+
 def export_models(kinds: Sequence[str], name: str | None = None, out_dir: Path | None = None,
                   variants: Sequence[str] = ("fp32", "fp16", "int8"),
                   calibration: Sequence[str | os.PathLike] | None = None,
@@ -76,13 +86,14 @@ def export_models(kinds: Sequence[str], name: str | None = None, out_dir: Path |
     files: list[Path] = []
     for kind in kinds:
         try:
-            src = fast_source(name) if kind == "fast" else adain_source(name)
+            srcs = [fast_source(n) for n in fast_model_ids(name)] if kind == "fast" else [adain_source(name)]
         except WeightsError as e:
             if len(kinds) == 1:
                 raise
             log(f"skipped {kind}: {e}")
             continue
-        files += export_source(kind, src, out_dir, variants, calibration, log)
+        for src in srcs:
+            files += export_source(kind, src, out_dir, variants, calibration, log)
     if not files:
         raise WeightsError("nothing to export: the catalogue has no model of these kinds")
     return files

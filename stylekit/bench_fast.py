@@ -8,7 +8,9 @@ that have a Gatys result). Writes a contact sheet (content | Gatys | feed-forwar
 ``S_self`` is the painting's own distance (stylekit.metrics.self_style_distance: its corner crops
 against the whole), a yardstick for how low S can go while the photo's layout stays; where
 0.4 * S(content) is below it the table marks the goal "< S_self".
-Each style runs at its own stroke scale (the catalogue's ``stroke_scales``, as ``stylekit fast`` does; the
+Without ``--model`` or ``--weights-file`` each style runs on the network it runs on alone in ``stylekit
+fast`` and the demo: its own one-style network where the catalogue ships one, else the gallery
+(``--model fast_gallery``: the gallery for every style). Each style runs at its own stroke scale (the catalogue's ``stroke_scales``, as ``stylekit fast`` does; the
 ``ss`` column; a ``--weights-file`` gets the catalogue's for the same style names, and a retrained gallery
 needs a new selection); ``--stroke-scale S`` runs every style at S instead (the network on the photo resized by
 1/S, the result resized back to 512 px; the time then includes both resizes).
@@ -152,7 +154,8 @@ def write_stroke_scales(model_id: str | None, chosen: dict[str, float], table: d
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="stylekit bench fast", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with content/ (default ../shared/data)")
-    p.add_argument("--model", default=None, help="catalogue model id (default fast_gallery)")
+    p.add_argument("--model", default=None, help="one catalogue model id for every style (default: each style on "
+                                                 "its own network where one is shipped, else fast_gallery)")
     p.add_argument("--weights-file", default=None, help="a weights file / training checkpoint instead")
     p.add_argument("--photos", type=int, default=3, help="held-out photos per style (default 3)")
     p.add_argument("--gatys-photos", type=int, default=2, help="of those, how many get a Gatys reference (default 2)")
@@ -185,12 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .feedforward import diagnose, stylize_fast
     from .images import load_image, save_image
     from .metrics import STYLE_LAYERS, distances, self_style_distance, style_distance_by_layer
-    from .weights import fast_model_from_file, list_styles, load_fast_model, style_vector
+    from .weights import fast_model_from_file, get_record, list_styles, load_fast_model, solo_style
 
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.write_catalogue and (not a.select_stroke_scale or a.weights_file):
         raise ParameterError("--write-catalogue goes with --select-stroke-scale on a catalogue model (no --weights-file)")
+    own_scale = {s.name: s.stroke_scale for s in list_styles()}
     if a.weights_file:
         model = fast_model_from_file(a.weights_file)
         names = list(model.style_names)
@@ -198,15 +202,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = [(n, images[i] if i < len(images) else None, i) for i, n in enumerate(names)]
         by_name = {s.name: s.image for s in list_styles()}
         entries = [(n, img if img and img.exists() else by_name.get(n), i) for n, img, i in entries]
-    else:
+    elif a.model or a.select_stroke_scale:  # one catalogue model (default: the gallery)
         model = load_fast_model(a.model)
-        entries = [(s.name, s.image, s.index) for s in list_styles(getattr(model, "model_id", a.model))]
+        mid = getattr(model, "model_id", a.model)
+        entries = [(s.name, s.image, s.index) for s in list_styles(mid)]
+        own_scale = {s.name: s.stroke_scale for s in list_styles(mid)}
+    else:  # each style on the network it runs on alone: its own where one is shipped, else the gallery
+        model = None
+        entries = [(s.name, s.image, solo_style(s).index) for s in list_styles()]
     if a.styles:
         want = [x.strip() for x in a.styles.split(",") if x.strip()]
         entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
-    own_scale = {s.name: s.stroke_scale for s in list_styles()}
     if a.select_stroke_scale:
         return _select_stroke_scale(a, model, entries)
+    nets = {n: model if model is not None else load_fast_model(solo_style(n).model) for n, _, _ in entries}
+    if model is None:
+        own_scale = {n: solo_style(n).stroke_scale for n, _, _ in entries}
     from .training import held_out_sample
 
     photos = held_out_sample(Path(a.data) / "content", a.photos)
@@ -239,16 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gat, _ = _gatys(cache, cp, name, c, s, a.gatys_steps, a.cached_gatys_only, a.gatys_style_weight)
             if a.gatys_only:
                 continue
-            w = style_vector({name: 1.0}) if not a.weights_file else torch.nn.functional.one_hot(
-                torch.tensor(idx), model.num_styles).float()
+            net = nets[name]
+            w = torch.nn.functional.one_hot(torch.tensor(idx), net.num_styles).float()
             times = []
             for _ in range(max(1, a.repeat)):
                 t0 = time.perf_counter()
-                out = stylize_fast(model, c, w, stroke_scale=ss)
+                out = stylize_fast(net, c, w, stroke_scale=ss)
                 times.append(time.perf_counter() - t0)
             d_o, d_c = distances(out, c, s), distances(c, c, s)
             d_g = distances(gat, c, s) if gat is not None else None
-            diag = diagnose(model, c, w)
+            diag = diagnose(net, c, w)
             per.append(dict(photo=cp.name, s_out=d_o.style, s_c=d_c.style, c_out=d_o.content,
                             s_g=d_g.style if d_g else None, c_g=d_g.content if d_g else None,
                             t=statistics.median(times), drop=diag["droplet"], dead=100 * diag["dead"]))
@@ -274,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         s_self = self_style_distance(s)
         below_self = 0.4 * s_c < s_self
         n_below_self += below_self
-        table.append(dict(style=name, stroke_scale=ss, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
+        table.append(dict(style=name, model=getattr(nets[name], "model_id", a.weights_file), stroke_scale=ss, s_out=s_out, s_content=s_c, s_gatys=s_g, c_out=mean("c_out", per),
                           c_out_on_gatys_photos=c_out_g, c_gatys=c_g, ms=t * 1000, style_ok=ok_s, content_ok=ok_c,
                           s_self=s_self, goal_below_s_self=below_self, droplet=mean("drop", per), dead_percent=mean("dead", per), per_photo=per))
         if a.by_layer:
@@ -289,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.gatys_only:
         print("Gatys results cached in", cache)
         return 0
+    own = [f"{r['style']} ({r['model']})" for r in table if model is None and r["model"] != get_record(None, "fast").id]
+    if own:
+        print("on their own networks:", ", ".join(own), "; the other styles on the gallery")
     print(f"criteria: S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) per style -> "
           f"{'all pass' if all_ok else 'NOT all pass'}")
     print("drop: the droplet diagnostic (feedforward.droplet_score: over the instance norms' inputs, the largest "

@@ -626,12 +626,12 @@ def _parse_blend(s: str) -> dict[str, float]:
 
 def run_fast(a: argparse.Namespace) -> int:
     from .images import load_image, save_image
-    from .weights import default_stroke_scale, style_vector
+    from .weights import default_stroke_scale, fast_model_for
 
     if a.blend and a.style:
         raise ParameterError("give either --style or --blend, not both")
     spec = _parse_blend(a.blend) if a.blend else (a.style or "starry_night")
-    model_id, vec = style_vector(spec, with_model=True)
+    model_id, vec = fast_model_for(spec)  # a style alone: its own network where one is shipped
     if a.stroke_scale is None:  # the style's own (the catalogue's stroke_scales; a blend: the weighted mean)
         a.stroke_scale = default_stroke_scale(spec, model_id)
     content = load_image(a.input, size=a.size)
@@ -660,7 +660,7 @@ def run_fast(a: argparse.Namespace) -> int:
                            stroke_scale=a.stroke_scale)
         backend = "torch"
     save_image(out, a.output)
-    print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {backend}, stroke scale {a.stroke_scale:g}, "
+    print(f"wrote {a.output} ({out.shape[-1]}x{out.shape[-2]}, {model_id}, {backend}, stroke scale {a.stroke_scale:g}, "
           f"{time.perf_counter() - t:.2f}s)", file=sys.stderr)
     return 0
 
@@ -684,14 +684,16 @@ def _add_fast(sub: argparse._SubParsersAction) -> None:
 
 @register
 def _add_styles(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("styles", help="list the shipped feed-forward styles: name, style image path, and the "
-                                      "stroke scale the style runs at by default")
+    p = sub.add_parser("styles", help="list the shipped feed-forward styles: name, style image path, the "
+                                      "stroke scale the style runs at by default, and the network it runs on alone")
 
     def run(a: argparse.Namespace) -> int:
-        from .weights import list_styles
+        from .weights import list_styles, solo_style
 
         for s in list_styles():
-            print(f"{s.name}\t{s.image}\tstroke scale {s.stroke_scale:g}")
+            alone = solo_style(s)
+            net = "its own network" if s.specialist else "the gallery"
+            print(f"{s.name}\t{s.image}\tstroke scale {alone.stroke_scale:g}\t{net} ({alone.model})")
         return 0
 
     p.set_defaults(func=run)

@@ -82,10 +82,22 @@ def run_fast(content: torch.Tensor, style_name: str | None = None, size: int | N
     if style_name is not None and style_name not in names:
         raise ParameterError(f"the feed-forward model has no style {style_name!r}; it knows {', '.join(names)}")
     style_name = style_name or names[0]
+    weights, stroke_scale, note = style_name, 1.0, f"style: {style_name}"
+    try:  # the style alone: its own network where one is shipped, at the style's own stroke scale
+        from .weights import default_stroke_scale, fast_model_for
+
+        model_id, vec = fast_model_for(style_name)
+        stroke_scale = default_stroke_scale(style_name)
+        if model_id != getattr(runner.source, "name", model_id):
+            runner, weights, note = get_fast_runner(model_id), vec, note + ", its own network"
+    except (ImportError, StyleKitError):
+        pass
     x = resize_long_side(content, size) if size else content
     t0 = time.perf_counter()
-    out = runner.stylize(x, style_name)
-    return ModeResult("fast", out, time.perf_counter() - t0, note=f"style: {style_name}")
+    out = runner.stylize(x, weights, stroke_scale=stroke_scale)
+    if stroke_scale != 1:
+        note += f", stroke scale {stroke_scale:g}"
+    return ModeResult("fast", out, time.perf_counter() - t0, note=note)
 
 
 def run_adain(content: torch.Tensor, style: torch.Tensor, size: int | None = 512, alpha: float = 1.0,

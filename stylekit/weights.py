@@ -47,6 +47,12 @@ class ModelRecord:
     kind: str                       # "fast", "adain_decoder", ...
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def specialist(self) -> bool:
+        """A one-style network trained for one gallery style alone (``"specialist": true`` in its
+        metadata): it serves that style when the style runs alone; blends run on the gallery."""
+        return bool(self.metadata.get("specialist"))
+
     def to_json(self, base: Path | None = None) -> dict[str, Any]:
         try:
             p = str(self.path.relative_to(base or MODELS_DIR))
@@ -63,6 +69,7 @@ class StyleEntry:
     index: int           # index of the style in that model's weight vector
     license: str | None = None
     stroke_scale: float = 1.0   # the stroke scale this style is run at by default (the model's "stroke_scales")
+    specialist: str | None = None  # id of the style's own one-style network (used when it runs alone), if any
 
     @property
     def short_name(self) -> str:
@@ -174,19 +181,63 @@ def _licenses() -> dict[str, str]:
 
 
 def list_styles(model_id: str | None = None) -> list[StyleEntry]:
-    """The styles of every feed-forward model in the catalogue (or of one model)."""
+    """The styles of the feed-forward models in the catalogue (or of one model).
+
+    Without ``model_id``: the gallery's styles (every non-specialist model's), each with the id of its
+    own one-style network in :attr:`StyleEntry.specialist` where the catalogue has one, then any
+    specialist whose style no gallery holds. A style is listed once.
+    """
     lic = _licenses()
-    out = []
-    for r in records("fast"):
+    recs = records("fast")
+    own: dict[str, str] = {}
+    for r in recs:
+        if r.specialist:
+            names = r.metadata.get("styles", [])
+            if len(names) != 1:
+                raise WeightsError(f"catalogue: specialist model {r.id!r} must hold exactly one style, "
+                                   f"it names {len(names)}")
+            own.setdefault(names[0], r.id)
+    out: list[StyleEntry] = []
+    for r in sorted(recs, key=lambda r: r.specialist):  # galleries first
         if model_id is not None and r.id != model_id:
             continue
         names = r.metadata.get("styles", [])
+        if model_id is None and r.specialist and any(e.name == names[0] for e in out):
+            continue
         images = r.metadata.get("style_images", [])
         scales = r.metadata.get("stroke_scales", {})
         for i, n in enumerate(names):
             img = (MODELS_DIR / images[i]).resolve() if i < len(images) else MODELS_DIR / "styles" / f"{n}.jpg"
-            out.append(StyleEntry(n, img, r.id, i, lic.get(n), _stroke_scale(scales.get(n, 1.0), r.id, n)))
+            out.append(StyleEntry(n, img, r.id, i, lic.get(n), _stroke_scale(scales.get(n, 1.0), r.id, n),
+                                  None if r.specialist else own.get(n)))
     return out
+
+
+def solo_style(name: str | StyleEntry) -> StyleEntry:
+    """The entry a style runs at *alone*: its own one-style network's where the catalogue has one
+    (model, index 0, its stroke scale), else the gallery's."""
+    e = name if isinstance(name, StyleEntry) else find_style(name)
+    if e.specialist:
+        return list_styles(e.specialist)[0]
+    return e
+
+
+def fast_model_for(spec: str | Mapping[str, float] | StyleEntry,
+                   model_id: str | None = None) -> tuple[str, torch.Tensor]:
+    """``(model id, weight vector)`` that a style request runs on.
+
+    A style alone (one name, or a blend whose other weights are 0) runs on its own one-style network
+    where the catalogue has one (``vector = [1.]``); a blend runs on the gallery (:func:`style_vector`).
+    An explicit ``model_id`` is used as given.
+    """
+    mid, vec = style_vector(spec, model_id, with_model=True)
+    if model_id is None:
+        nonzero = torch.nonzero(vec).flatten().tolist()
+        if len(nonzero) == 1:
+            entry = next((e for e in list_styles(mid) if e.index == nonzero[0]), None)
+            if entry is not None and entry.specialist:
+                return entry.specialist, torch.ones(1)
+    return mid, vec
 
 
 def _stroke_scale(value: Any, model_id: str, name: str) -> float:
@@ -205,10 +256,11 @@ def _stroke_scale(value: Any, model_id: str, name: str) -> float:
 def default_stroke_scale(spec: str | Mapping[str, float] | StyleEntry, model_id: str | None = None) -> float:
     """The stroke scale a style (or a blend: the blend-weighted mean of its styles') is run at by default.
 
-    Each gallery style has one (the model's ``stroke_scales`` metadata, 1 where it gives none), chosen on
-    training photos by ``stylekit bench fast --select-stroke-scale`` (docs/feedforward.md).
+    Each style of each model has one (the model's ``stroke_scales`` metadata, 1 where it gives none), chosen
+    on training photos by ``stylekit bench fast --select-stroke-scale`` (docs/feedforward.md). Without
+    ``model_id``, a style alone takes its own network's value (:func:`fast_model_for`).
     """
-    mid, vec = style_vector(spec, model_id, with_model=True)
+    mid, vec = fast_model_for(spec, model_id)
     scales = {s.index: s.stroke_scale for s in list_styles(mid)}
     return round(sum(float(w) * scales.get(i, 1.0) for i, w in enumerate(vec.tolist())), 3)
 
@@ -395,8 +447,9 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(info)})
     os.chmod(out, 0o644)
-    rec = shipped_record(model_id, "fast", out, info, ("styles", "style_images", "config", "command", "steps",
-                                                       "seconds", "machine", "final_losses", "metrics", "init", "note"))
+    rec = shipped_record(model_id, "fast", out, info, ("styles", "style_images", "specialist", "config", "command",
+                                                       "steps", "seconds", "machine", "final_losses", "metrics", "init",
+                                                       "note", "stroke_scales", "stroke_scale_selection"))
     if register:
         register_model(rec, persist=out.resolve().parent == MODELS_DIR)
     return rec

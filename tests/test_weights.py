@@ -22,6 +22,9 @@ def test_catalogue_files_exist_verify_and_load():
         assert all(v.dtype == torch.float16 for v in state.values())
         for key in ("styles", "config", "command", "steps", "data", "machine"):
             assert key in info, key
+        if r.specialist:  # a style's own network: one style of the gallery, with its benchmark figures
+            assert len(info["styles"]) == 1 and W.find_style(info["styles"][0]).specialist == r.id
+            assert info["metrics"]["style_distance"] and info["history"], r.id
     net = W.load_fast_model()
     assert net.num_styles == len(net.style_names) >= 6
     y = stylize_fast(net, synthetic_image(37, 53), W.style_vector("starry_night"))
@@ -146,8 +149,8 @@ def test_styles_carry_their_stroke_scale_and_a_blend_averages_them(monkeypatch, 
     assert W.default_stroke_scale({"the_scream": 1, "the_kiss": 3}) == pytest.approx(0.25 * 0.8 + 0.75 * 1.2)
     assert main(["styles"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("munch_the_scream\t"))
-    name, path, scale = line.split("\t")
-    assert path.endswith("munch_the_scream.jpg") and scale == "stroke scale 0.8"
+    name, path, scale, net = line.split("\t")
+    assert path.endswith("munch_the_scream.jpg") and scale == "stroke scale 0.8" and net.startswith("the gallery")
 
 
 def test_cli_fast_runs_a_style_at_its_own_stroke_scale(monkeypatch, tmp_path, capsys):

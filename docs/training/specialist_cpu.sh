@@ -7,7 +7,8 @@
 #   nohup bash docs/training/specialist_cpu.sh klimt_the_kiss 110 > runs/kiss.log 2>&1 &
 #
 # Writes runs/specialist_<style>/ (checkpoints every 5 minutes; rerun the same line with RESUME=1 to
-# continue after an interruption: the wall-clock schedule then restarts from where the checkpoint was),
+# continue after an interruption: the learning-rate schedule counts the checkpoint's minutes too; BUDGET=M
+# caps this process's own minutes, default MINUTES, e.g. RESUME=1 BUDGET=100 ... STYLE 130 after 30 minutes),
 # then picks the stroke scale on six training photos and benchmarks it on the held-out ones.
 set -euo pipefail
 STYLE=${1:?style file stem, e.g. vangogh_starry_night}; MIN=${2:-110}
@@ -19,7 +20,7 @@ $PY -m stylekit train-fast --style "$IMG" --data "$DATA/content" --out "$OUT" \
   --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --style-tiles 3 --style-weight 25 \
   --content-weight 1 --tv-weight 10 --range-weight 50 --steps 100000 --batch-size 4 --crop 256 --load-size 360 \
   --style-size 512 --lr 1e-4 --lr-final 0.1 --decay-start 0.5 --threads 2 --bf16 auto --log-every 10 \
-  --preview-every 100 --checkpoint-every 5 --time-budget "$MIN" --schedule-minutes "$MIN" --seed 28
+  --preview-every 100 --checkpoint-every 5 --time-budget "${BUDGET:-$MIN}" --schedule-minutes "$MIN" --seed 28
 $PY -m stylekit bench fast --weights-file "$OUT/checkpoint.safetensors" --select-stroke-scale 0.8,0.9,1 --photos 6 \
   --threads 2 --data "$DATA" --json "$OUT/stroke_scale.json"
 SS=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['stroke_scales'][sys.argv[2]])" "$OUT/stroke_scale.json" "$STYLE")

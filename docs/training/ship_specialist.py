@@ -1,0 +1,84 @@
+"""Ship one style's own network (a ``specialist_cpu.sh`` run) beside the gallery.
+
+    python docs/training/ship_specialist.py runs/specialist_vangogh_starry_night [--note "..."]
+
+The run folder holds ``checkpoint.safetensors`` (a one-style ``train-fast`` checkpoint),
+``stroke_scale.json`` (``stylekit bench fast --select-stroke-scale ... --json``, on training photos) and
+``bench.json`` (``stylekit bench fast --styles STYLE ... --json``, on the held-out photos). Writes
+``stylekit/models/fast_<style>.safetensors`` (fp16) and its catalogue record: ``"specialist": true``,
+the stroke scale and its selection table, the benchmark's figures and the training history (each
+``--init`` run's command). From then on the style runs alone on this network (CLI, demo, export, bench);
+blends still run on the gallery (``stylekit.weights.fast_model_for``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from stylekit.training import read_checkpoint  # noqa: E402
+from stylekit.weights import MODELS_DIR, find_style, package_fast_checkpoint  # noqa: E402
+
+
+def history(meta: dict) -> list[str]:
+    """The commands of the run and of every run it started from (``--init``), oldest last."""
+    out, m = [], meta
+    while isinstance(m, dict) and m.get("command"):
+        out.append(m["command"])
+        m = m.get("init_meta")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="the specialist run's folder")
+    p.add_argument("--note", default="", help="a sentence for the catalogue record")
+    a = p.parse_args(argv)
+    ck_path = a.run / "checkpoint.safetensors"
+    ck = read_checkpoint(ck_path)
+    names = list(ck.meta.get("styles", []))
+    if len(names) != 1:
+        raise SystemExit(f"{ck_path} holds {len(names)} styles; a specialist holds one")
+    style = names[0]
+    find_style(style)  # the gallery must know the style (its image and license are committed there)
+    select = json.loads((a.run / "stroke_scale.json").read_text())
+    bench = next(r for r in json.loads((a.run / "bench.json").read_text()) if r["style"] == style)
+    ss = float(select["stroke_scales"][style])
+    if abs(float(bench["stroke_scale"]) - ss) > 1e-9:
+        raise SystemExit(f"bench.json was run at stroke scale {bench['stroke_scale']}, the selection chose {ss}")
+    r3 = lambda v: None if v is None else round(float(v), 3)  # noqa: E731
+    metrics = {
+        "bench": f"stylekit bench fast --weights-file {ck_path} --styles {style} --photos 2 --gatys-photos 1 "
+                 f"--by-layer --stroke-scale {ss:g} (512 px, held-out photos)",
+        "style_distance": {style: r3(bench["s_out"])}, "content_image_style_distance": {style: r3(bench["s_content"])},
+        "gatys_style_distance": {style: r3(bench["s_gatys"])},
+        "content_distance_on_gatys_photo": {style: r3(bench["c_out_on_gatys_photos"])},
+        "gatys_content_distance": {style: r3(bench["c_gatys"])},
+        "style_ok": {style: bool(bench["style_ok"])}, "content_ok": {style: bool(bench["content_ok"])},
+        "dead_percent": {style: r3(bench["dead_percent"])}, "droplet": {style: r3(bench["droplet"])},
+        "by_layer": {k: {l: r3(v) for l, v in d.items()} for k, d in bench.get("by_layer", {}).items()},
+    }
+    selection = {"command": f"stylekit bench fast --weights-file {ck_path} --select-stroke-scale "
+                            f"{','.join(select['table'][style])} --photos {len(select['photos'])}",
+                 "photos": select["photos"],
+                 "s_out": {c: round(v["s_out"], 4) for c, v in select["table"][style].items()}}
+    mid = f"fast_{style}"
+    rec = package_fast_checkpoint(
+        ck_path, MODELS_DIR / f"{mid}.safetensors", model_id=mid, style_images=[f"styles/{style}.jpg"],
+        extra={"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
+               "metrics": metrics, "init": ck.meta.get("init"), "history": history(ck.meta),
+               "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
+                                 f"(docs/training/specialist_cpu.sh); {ck.step} steps in the last run"})
+    print(f"shipped {rec.path.relative_to(REPO)} ({rec.path.stat().st_size / 1e6:.1f} MB) as {mid!r}: "
+          f"S(out) {metrics['style_distance'][style]} (goal {0.4 * bench['s_content']:.3f}), "
+          f"C {metrics['content_distance_on_gatys_photo'][style]} (limit {1.5 * bench['c_gatys']:.3f}), "
+          f"stroke scale {ss:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
