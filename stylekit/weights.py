@@ -409,6 +409,11 @@ def load_fast_model(model_id: str | None = None, device: str | torch.device = "c
                          lambda path: fast_model_from_file(path, device))
 
 
+#: the keys of a feed-forward file's metadata that its catalogue record repeats
+SHIPPED_SUMMARY_KEYS = ("styles", "style_images", "specialist", "config", "command", "steps", "seconds", "machine",
+                        "final_losses", "metrics", "init", "note", "stroke_scales", "stroke_scale_selection")
+
+
 def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, model_id: str = DEFAULT_FAST_MODEL,
                             style_images: list[str] | None = None, extra: Mapping[str, Any] | None = None,
                             register: bool = True) -> ModelRecord:
@@ -447,9 +452,7 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(info)})
     os.chmod(out, 0o644)
-    rec = shipped_record(model_id, "fast", out, info, ("styles", "style_images", "specialist", "config", "command",
-                                                       "steps", "seconds", "machine", "final_losses", "metrics", "init",
-                                                       "note", "stroke_scales", "stroke_scale_selection"))
+    rec = shipped_record(model_id, "fast", out, info, SHIPPED_SUMMARY_KEYS)
     if register:
         register_model(rec, persist=out.resolve().parent == MODELS_DIR)
     return rec

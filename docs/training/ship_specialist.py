@@ -4,7 +4,8 @@
 
 The run folder holds ``checkpoint.safetensors`` (a one-style ``train-fast`` checkpoint),
 ``stroke_scale.json`` (``stylekit bench fast --select-stroke-scale ... --json``, on training photos) and
-``bench.json`` (``stylekit bench fast --styles STYLE ... --json``, on the held-out photos). Writes
+``bench.json`` (``stylekit bench fast --styles STYLE ... --json``, on the held-out photos); the
+checkpoint may also be an already packaged fp16 file (what next_gpu_session.sh brings back). Writes
 ``stylekit/models/fast_<style>.safetensors`` (fp16) and its catalogue record: ``"specialist": true``,
 the stroke scale and its selection table, the benchmark's figures and the training history (each
 ``--init`` run's command). From then on the style runs alone on this network (CLI, demo, export, bench);
@@ -20,8 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from stylekit import weights as W  # noqa: E402
 from stylekit.training import read_checkpoint  # noqa: E402
-from stylekit.weights import MODELS_DIR, find_style, package_fast_checkpoint  # noqa: E402
+from stylekit.weights import MODELS_DIR, find_style, package_fast_checkpoint, read_weights_file  # noqa: E402
 
 
 def history(meta: dict) -> list[str]:
@@ -33,14 +35,34 @@ def history(meta: dict) -> list[str]:
     return out
 
 
+def repackage(state: dict, info: dict, out: Path, model_id: str) -> W.ModelRecord:
+    """Write an already packaged fp16 network with new metadata and register it in the catalogue."""
+    from safetensors.torch import save_file
+
+    from stylekit.atomic import atomic_path
+
+    half = {k: v.half().contiguous() for k, v in state.items()}
+    with atomic_path(out) as tmp:
+        save_file(half, str(tmp), metadata={W.METADATA_KEY: json.dumps(info)})
+    out.chmod(0o644)
+    W.fast_model_from_file(out)  # validates the architecture
+    rec = W.shipped_record(model_id, "fast", out, info, W.SHIPPED_SUMMARY_KEYS)
+    return W.register_model(rec, persist=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="the specialist run's folder")
     p.add_argument("--note", default="", help="a sentence for the catalogue record")
     a = p.parse_args(argv)
     ck_path = a.run / "checkpoint.safetensors"
-    ck = read_checkpoint(ck_path)
-    names = list(ck.meta.get("styles", []))
+    state, info = read_weights_file(ck_path)
+    if "format" in info:  # a train-fast checkpoint (a CPU run)
+        ck = read_checkpoint(ck_path)
+        meta, steps = dict(ck.meta), ck.step
+    else:  # already packaged (fp16, what next_gpu_session.sh brings back from the GPU)
+        ck, meta, steps = None, info, int(info.get("steps", 0))
+    names = list(meta.get("styles", []))
     if len(names) != 1:
         raise SystemExit(f"{ck_path} holds {len(names)} styles; a specialist holds one")
     style = names[0]
@@ -67,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
                  "photos": select["photos"],
                  "s_out": {c: round(v["s_out"], 4) for c, v in select["table"][style].items()}}
     mid = f"fast_{style}"
-    rec = package_fast_checkpoint(
-        ck_path, MODELS_DIR / f"{mid}.safetensors", model_id=mid, style_images=[f"styles/{style}.jpg"],
-        extra={"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
-               "metrics": metrics, "init": ck.meta.get("init"), "history": history(ck.meta),
-               "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
-                                 f"(docs/training/specialist_cpu.sh); {ck.step} steps in the last run"})
+    out = MODELS_DIR / f"{mid}.safetensors"
+    extra = {"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
+             "metrics": metrics, "init": meta.get("init"), "history": history(meta),
+             "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
+                               f"(docs/training/specialist.sh); {steps} steps in the last run"}
+    if ck is not None:
+        rec = package_fast_checkpoint(ck_path, out, model_id=mid, style_images=[f"styles/{style}.jpg"], extra=extra)
+    else:
+        rec = repackage(state, info | extra | {"id": mid, "style_images": [f"styles/{style}.jpg"]}, out, mid)
     print(f"shipped {rec.path.relative_to(REPO)} ({rec.path.stat().st_size / 1e6:.1f} MB) as {mid!r}: "
           f"S(out) {metrics['style_distance'][style]} (goal {0.4 * bench['s_content']:.3f}), "
           f"C {metrics['content_distance_on_gatys_photo'][style]} (limit {1.5 * bench['c_gatys']:.3f}), "
