@@ -11,6 +11,7 @@ API endpoints (see docs/demo.md): ``/gatys`` (streams previews), ``/fast``, ``/a
 """
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import tempfile
@@ -28,7 +29,6 @@ if os.environ.get("STYLEKIT_DEMO_DIR"):
     WORK_DIR = Path(os.environ["STYLEKIT_DEMO_DIR"])
     WORK_DIR.mkdir(parents=True, exist_ok=True)
 else:  # a fresh private directory, removed at exit
-    import atexit
     import shutil
 
     WORK_DIR = Path(tempfile.mkdtemp(prefix="stylekit-demo-"))
@@ -155,6 +155,15 @@ def _write_png(img: Image.Image, stem: str) -> str:
 
 
 # ---- the app ------------------------------------------------------------------------------------------------------------
+def own_networks_info() -> str | None:
+    """The "Trained style" dropdown's hint: which styles run alone on their own network."""
+    own = engine.own_networks()
+    if not own:
+        return None
+    names = ", ".join(n.replace("_", " ") for n in own)
+    return f"{names}: {'its' if len(own) == 1 else 'each its'} own network when alone; blends use the shared gallery"
+
+
 def create_demo(settings: Settings | None = None) -> gr.Blocks:
     s = settings or Settings()
     from stylekit.gatys import PRESETS
@@ -391,7 +400,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
             with gr.Column():
                 gr.Markdown("### Feed-forward")
                 f_style = gr.Dropdown(fast_names, value=fast_names[0] if fast_names else None,
-                                      label="Trained style", allow_custom_value=False, elem_id="fast-style")
+                                      label="Trained style", allow_custom_value=False, elem_id="fast-style",
+                                      info=own_networks_info())
                 f_style2 = gr.Dropdown(["(none)"] + fast_names, value="(none)", label="Blend with")
                 f_blend = gr.Slider(0, 1, value=0.5, step=0.05, label="Blend (share of the second style)")
                 f_strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength")
@@ -461,7 +471,11 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
 
     demo.queue(max_size=s.max_queue, default_concurrency_limit=s.fast_concurrency)
     if s.warm_up:
-        threading.Thread(target=_warm_up, daemon=True, name="stylekit-warm-up").start()
+        t = threading.Thread(target=_warm_up, daemon=True, name="stylekit-warm-up")
+        t.start()
+        # a process that exits while the warm-up is inside torch aborts ("terminate called without an active
+        # exception", exit status 134), e.g. a script that only imports demo.app: let the warm-up finish first
+        atexit.register(t.join, 300)
     return demo
 
 
