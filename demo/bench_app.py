@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("cold start (process -> first answer)", cold, 20.0,
                      f"listening after {t_up:.1f} s" + ("" if first_ok else "; the answer was an error")))
 
-        modes = [("feed-forward 512 px, end to end", fast, 1.0)]
+        own = {e.name for e in list_styles() if e.specialist}
+        modes = [(f"feed-forward 512 px, end to end ({fast_style}"
+                  + (", its own network)" if fast_style in own else ")"), fast, 1.0)]
         if fine is not None and fine.stroke_scale != 1.0:
             modes.append((f"feed-forward 512 px, {fine.short_name} at its stroke scale {fine.stroke_scale:g}",
                           lambda: fast(fine.name, fine.stroke_scale), 1.0))
