@@ -61,10 +61,11 @@ def test_example_click_shows_the_feed_forward_result(app_url):
 
 
 def test_picking_a_style_sets_the_stroke_slider(app_url):
-    """The "Stroke scale" slider follows the picked style: each gallery style's own (the catalogue's)."""
-    from stylekit.weights import list_styles
+    """The "Stroke scale" slider follows the picked style: each style's own (the catalogue's; a style with
+    its own network: that network's)."""
+    from stylekit.weights import list_styles, solo_style
 
-    own = {s.name: s.stroke_scale for s in list_styles()}
+    own = {s.name: solo_style(s).stroke_scale for s in list_styles()}
     first = next(iter(own))
     other = next(n for n, v in own.items() if v != own[first])   # a style whose stroke scale differs
     with playwright_sync.sync_playwright() as p:
