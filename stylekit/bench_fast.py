@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     own = [f"{r['style']} ({r['model']})" for r in table if model is None and r["model"] != get_record(None, "fast").id]
     if own:
-        print("on their own networks:", ", ".join(own), "; the other styles on the gallery")
+        print(f"on their own networks: {', '.join(own)}; the other styles on the gallery")
     print(f"criteria: S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) per style -> "
           f"{'all pass' if all_ok else 'NOT all pass'}")
     print("drop: the droplet diagnostic (feedforward.droplet_score: over the instance norms' inputs, the largest "
