@@ -17,6 +17,10 @@ line, data, steps, time, machine and the final metrics. The style images are com
 
 Styles are named by their file stem (``vangogh_starry_night``); a short name without the artist
 prefix (``starry_night``) or any unique part of a name works too.
+
+A style may also have its **own network**: a one-style ``fast`` record with ``"specialist": true``
+(``fast_vangogh_starry_night``, the gallery fine-tuned on that style alone). A style run alone uses it,
+a blend uses the gallery: :func:`fast_model_for` picks the model, :func:`solo_style` the entry.
 """
 from __future__ import annotations
 
