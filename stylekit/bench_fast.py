@@ -194,30 +194,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     if a.write_catalogue and (not a.select_stroke_scale or a.weights_file):
         raise ParameterError("--write-catalogue goes with --select-stroke-scale on a catalogue model (no --weights-file)")
-    own_scale = {s.name: s.stroke_scale for s in list_styles()}
+    gallery = list_styles()
     if a.weights_file:
         model = fast_model_from_file(a.weights_file)
         names = list(model.style_names)
         images = [Path(p) for p in model.metadata.get("style_images", [])]
         entries = [(n, images[i] if i < len(images) else None, i) for i, n in enumerate(names)]
-        by_name = {s.name: s.image for s in list_styles()}
+        by_name = {s.name: s.image for s in gallery}
         entries = [(n, img if img and img.exists() else by_name.get(n), i) for n, img, i in entries]
-    elif a.model or a.select_stroke_scale:  # one catalogue model (default: the gallery)
-        model = load_fast_model(a.model)
-        mid = getattr(model, "model_id", a.model)
-        entries = [(s.name, s.image, s.index) for s in list_styles(mid)]
-        own_scale = {s.name: s.stroke_scale for s in list_styles(mid)}
-    else:  # each style on the network it runs on alone: its own where one is shipped, else the gallery
-        model = None
-        entries = [(s.name, s.image, solo_style(s).index) for s in list_styles()]
+        styles = gallery  # the catalogue's stroke scales for the same style names
+    else:
+        if a.model or a.select_stroke_scale:  # one catalogue model (default: the gallery)
+            model = load_fast_model(a.model)
+            styles = list_styles(getattr(model, "model_id", a.model))
+        else:  # each style on the network it runs on alone: its own where one is shipped, else the gallery
+            model, styles = None, [solo_style(s) for s in gallery]
+        entries = [(s.name, s.image, s.index) for s in styles]
+    own_scale = {s.name: s.stroke_scale for s in styles}
     if a.styles:
         want = [x.strip() for x in a.styles.split(",") if x.strip()]
         entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
     if a.select_stroke_scale:
         return _select_stroke_scale(a, model, entries)
-    nets = {n: model if model is not None else load_fast_model(solo_style(n).model) for n, _, _ in entries}
-    if model is None:
-        own_scale = {n: solo_style(n).stroke_scale for n, _, _ in entries}
+    model_of = {s.name: s.model for s in styles}
+    nets = {n: model if model is not None else load_fast_model(model_of[n]) for n, _, _ in entries}
     from .training import held_out_sample
 
     photos = held_out_sample(Path(a.data) / "content", a.photos)
@@ -300,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.gatys_only:
         print("Gatys results cached in", cache)
         return 0
-    own = [f"{r['style']} ({r['model']})" for r in table if model is None and r["model"] != get_record(None, "fast").id]
+    default_id = get_record(None, "fast").id
+    own = [f"{r['style']} ({r['model']})" for r in table if model is None and r["model"] != default_id]
     if own:
         print(f"on their own networks: {', '.join(own)}; the other styles on the gallery")
     print(f"criteria: S(out) <= 0.4 * S(content) and C(out) <= 1.5 * C(Gatys) per style -> "

@@ -87,7 +87,7 @@ def run_fast(content: torch.Tensor, style_name: str | None = None, size: int | N
         from .weights import default_stroke_scale, fast_model_for
 
         model_id, vec = fast_model_for(style_name)
-        stroke_scale = default_stroke_scale(style_name)
+        stroke_scale = default_stroke_scale(style_name, model_id)
         if model_id != getattr(runner.source, "name", model_id):
             runner, weights, note = get_fast_runner(model_id), vec, note + ", its own network"
     except (ImportError, StyleKitError):

@@ -426,9 +426,6 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     ``style_images``: paths relative to ``stylekit/models/`` (default ``styles/<name>.jpg``); ``extra``
     is merged into the metadata (final metrics, ...).
     """
-    from safetensors.torch import save_file
-
-    from .atomic import atomic_path
     from .training import read_checkpoint
 
     ck = read_checkpoint(checkpoint)
@@ -451,10 +448,21 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     if meta.get("train_styles"):  # train-fast --train-styles: only these styles' rows were trained
         info["train_styles"] = meta["train_styles"]
     info.update(extra or {})
-    state = {k: v.half().contiguous() for k, v in ck.model.items()}
+    return write_fast_file(ck.model, info, out, model_id, register)
+
+
+def write_fast_file(state: Mapping[str, torch.Tensor], info: Mapping[str, Any], out: str | os.PathLike,
+                    model_id: str, register: bool = True) -> ModelRecord:
+    """Write a feed-forward network as a shipped fp16 ``.safetensors`` file with ``info`` as its stylekit
+    metadata, and its catalogue record (registered; persisted when ``out`` is in ``stylekit/models/``)."""
+    from safetensors.torch import save_file
+
+    from .atomic import atomic_path
+
     out = Path(out)
     with atomic_path(out) as tmp:
-        save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(info)})
+        save_file({k: v.half().contiguous() for k, v in state.items()}, str(tmp),
+                  metadata={METADATA_KEY: json.dumps(dict(info))})
     os.chmod(out, 0o644)
     rec = shipped_record(model_id, "fast", out, info, SHIPPED_SUMMARY_KEYS)
     if register:

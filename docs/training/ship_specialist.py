@@ -35,21 +35,6 @@ def history(meta: dict) -> list[str]:
     return out
 
 
-def repackage(state: dict, info: dict, out: Path, model_id: str) -> W.ModelRecord:
-    """Write an already packaged fp16 network with new metadata and register it in the catalogue."""
-    from safetensors.torch import save_file
-
-    from stylekit.atomic import atomic_path
-
-    half = {k: v.half().contiguous() for k, v in state.items()}
-    with atomic_path(out) as tmp:
-        save_file(half, str(tmp), metadata={W.METADATA_KEY: json.dumps(info)})
-    out.chmod(0o644)
-    W.fast_model_from_file(out)  # validates the architecture
-    rec = W.shipped_record(model_id, "fast", out, info, W.SHIPPED_SUMMARY_KEYS)
-    return W.register_model(rec, persist=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="the specialist run's folder")
@@ -96,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                                f"(docs/training/specialist.sh); {steps} steps in the last run"}
     if ck is not None:
         rec = package_fast_checkpoint(ck_path, out, model_id=mid, style_images=[f"styles/{style}.jpg"], extra=extra)
-    else:
-        rec = repackage(state, info | extra | {"id": mid, "style_images": [f"styles/{style}.jpg"]}, out, mid)
+    else:  # the packaged file with the new metadata
+        rec = W.write_fast_file(state, info | extra | {"id": mid, "style_images": [f"styles/{style}.jpg"]}, out, mid)
+        W.fast_model_from_file(out)  # validates the architecture
     print(f"shipped {rec.path.relative_to(REPO)} ({rec.path.stat().st_size / 1e6:.1f} MB) as {mid!r}: "
           f"S(out) {metrics['style_distance'][style]} (goal {0.4 * bench['s_content']:.3f}), "
           f"C {metrics['content_distance_on_gatys_photo'][style]} (limit {1.5 * bench['c_gatys']:.3f}), "
