@@ -1,6 +1,7 @@
 #!/bin/bash
 # The prepared plan for the next session that is lent a GPU (not run yet), since session 29: one device
-# call that trains EACH STYLE'S OWN NETWORK for every gallery style that has none yet (session 28: a
+# call that trains EACH STYLE'S OWN NETWORK for every gallery style that misses the bench's style goal
+# (STYLES; since session 30 a style that already has its own network continues from it) (session 28: a
 # one-style network met the bench's style goal for Starry Night where the seven-style gallery did not; on
 # two CPU threads one takes about two hours, on the GPU the styles train side by side in minutes), then
 # packages each checkpoint into $OUT. The stroke-scale choice and the benchmark run afterwards on the CPU:
@@ -22,10 +23,14 @@ export PY=${PY:-python3} DATA=gpu/data DEV=${DEV:-auto} THREADS=2 TRAIN_ONLY=1 R
 mkdir -p "$RUNS" logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch; print(torch.__version__, torch.cuda.is_available())" 2>&1 | tee -a logs/gpu.txt
-TODO=$($PY -c "from stylekit.weights import list_styles; print(' '.join(s.name for s in list_styles() if not s.specialist))")
-echo "styles without their own network: $TODO" | tee -a logs/gpu.txt
+# the styles that missed the style goal in the latest `stylekit bench fast` (session 30's, docs/feedforward.md)
+TODO=${STYLES:-"hokusai_great_wave_off_kanagawa kandinsky_composition_viii digitalart_ukui_string cartoon_openclipart_vangogh_room"}
+echo "styles to train: $TODO" | tee -a logs/gpu.txt
 for s in $TODO; do
-  timeout $KILL bash docs/training/specialist.sh "$s" "$M" > logs/$s.log 2>&1 &
+  # the network it starts from: the style's own shipped network where it has one, else the gallery
+  init=$($PY -c "import sys; from stylekit import weights as w; print(w.get_record(w.fast_model_for(sys.argv[1])[0]).path)" "$s")
+  echo "$s starts from $init" | tee -a logs/gpu.txt
+  INIT=$init timeout $KILL bash docs/training/specialist.sh "$s" "$M" > logs/$s.log 2>&1 &
 done
 wait
 # a run stopped by timeout is still writing its last checkpoint when its shell has gone: let it finish

@@ -15,14 +15,15 @@
 # Environment: PY (python), RUNS (where runs/specialist_<style> goes, default runs), DATA (the image pack, default ../shared/data), DEV (train-fast --device, default
 # auto), THREADS (default 2), TRAIN_ONLY=1 (no stroke-scale choice and no benchmark: next_gpu_session.sh
 # trains on the GPU and measures on the CPU afterwards), MEASURE_ONLY=1 (the choice and the benchmark only,
-# of the checkpoint already in the run's folder, e.g. a GPU-trained file).
+# of the checkpoint already in the run's folder, e.g. a GPU-trained file), INIT (the network it starts from,
+# default the shipped gallery; a style's shipped own network continues that one).
 set -euo pipefail
 STYLE=${1:?style file stem, e.g. vangogh_starry_night}; MIN=${2:-110}
 PY=${PY:-.venv/bin/python}; DATA=${DATA:-../shared/data}; OUT=${RUNS:-runs}/specialist_$STYLE; THREADS=${THREADS:-2}
 IMG=$DATA/style/$STYLE.jpg
 [ -f "$IMG" ] || { echo "no style image $IMG" >&2; exit 2; }
 [ -n "${MEASURE_ONLY:-}" ] || $PY -m stylekit train-fast --style "$IMG" --data "$DATA/content" --out "$OUT" --device "${DEV:-auto}" \
-  --init stylekit/models/fast_gallery.safetensors ${RESUME:+--resume} --norm down-only --leaky 0.05 --alive-weight 100 \
+  --init "${INIT:-stylekit/models/fast_gallery.safetensors}" ${RESUME:+--resume} --norm down-only --leaky 0.05 --alive-weight 100 \
   --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --style-tiles 3 --style-weight 25 \
   --content-weight 1 --tv-weight 10 --range-weight 50 --steps 100000 --batch-size 4 --crop 256 --load-size 360 \
   --style-size 512 --lr 1e-4 --lr-final 0.1 --decay-start 0.5 --threads "$THREADS" --bf16 auto --log-every 10 \
