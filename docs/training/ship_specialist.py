@@ -1,4 +1,4 @@
-"""Ship one style's own network (a ``specialist_cpu.sh`` run) beside the gallery.
+"""Ship one style's own network (a ``docs/training/specialist.sh`` run) beside the gallery.
 
     python docs/training/ship_specialist.py runs/specialist_vangogh_starry_night [--note "..."]
 
