@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if ck is not None:
         rec = package_fast_checkpoint(ck_path, out, model_id=mid, style_images=[f"styles/{style}.jpg"], extra=extra)
     else:  # the packaged file with the new metadata
-        rec = W.write_fast_file(state, info | extra | {"id": mid, "style_images": [f"styles/{style}.jpg"]}, out, mid)
-        W.fast_model_from_file(out)  # validates the architecture
+        rec = W.write_fast_file(state, info | extra | {"id": mid, "style_images": [f"styles/{style}.jpg"]}, out, mid,
+                                register=False)
+        W.fast_model_from_file(out)  # validates the architecture before the catalogue names the file
+        W.register_model(rec, persist=True)
     print(f"shipped {rec.path.relative_to(REPO)} ({rec.path.stat().st_size / 1e6:.1f} MB) as {mid!r}: "
           f"S(out) {metrics['style_distance'][style]} (goal {0.4 * bench['s_content']:.3f}), "
           f"C {metrics['content_distance_on_gatys_photo'][style]} (limit {1.5 * bench['c_gatys']:.3f}), "
