@@ -354,7 +354,24 @@ def training_record(path: str | os.PathLike | None) -> dict[str, Any]:
     if "meta" in info:
         info = info["meta"]
     return {k: info.get(k) for k in ("command", "steps", "seconds", "machine", "final_losses", "val_losses",
-                                      "init_meta") if info.get(k) is not None}
+                                      "init_meta", "rounds") if info.get(k) is not None}
+
+
+def training_rounds(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every training run behind a model, newest first: the command, steps, seconds and machine of the run
+    that ``record`` describes (a checkpoint's training record with its ``steps`` and ``seconds``) and of
+    each ``--init`` it started from (its ``init_meta``, recursively). A shipped file's own ``rounds``
+    already hold its whole lineage, so the walk stops there: a network continued from a shipped file
+    keeps the rounds before it."""
+    out: list[dict[str, Any]] = []
+    m: Any = record
+    while isinstance(m, Mapping) and m.get("command"):
+        if m is not record and isinstance(m.get("rounds"), list) and m["rounds"]:
+            out.extend(dict(r) for r in m["rounds"])
+            break
+        out.append({k: m.get(k) for k in ("command", "steps", "seconds", "machine")})
+        m = m.get("init_meta")
+    return out
 
 
 def fast_model_from_file(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -415,7 +432,8 @@ def load_fast_model(model_id: str | None = None, device: str | torch.device = "c
 
 #: the keys of a feed-forward file's metadata that its catalogue record repeats
 SHIPPED_SUMMARY_KEYS = ("styles", "style_images", "specialist", "config", "command", "steps", "seconds", "machine",
-                        "final_losses", "metrics", "init", "note", "stroke_scales", "stroke_scale_selection")
+                        "final_losses", "metrics", "init", "note", "stroke_scales", "stroke_scale_selection",
+                        "rounds", "total_steps", "total_seconds")
 
 
 def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, model_id: str = DEFAULT_FAST_MODEL,
@@ -443,6 +461,12 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
             "steps": ck.step, "seconds": round(float(ck.extra.get("seconds", 0.0)), 1),
             "final_losses": ck.extra.get("losses"), "machine": meta.get("machine"),
             "train_config": ck.extra.get("config"), "dtype": "float16"}
+    # the training lineage: this run and every --init run before it (steps and seconds per round, and summed)
+    rounds = training_rounds({**meta, "steps": info["steps"], "seconds": info["seconds"]})
+    if len(rounds) > 1:
+        info["rounds"] = rounds
+        info["total_steps"] = sum(int(r.get("steps") or 0) for r in rounds)
+        info["total_seconds"] = round(sum(float(r.get("seconds") or 0.0) for r in rounds), 1)
     if meta.get("init_styles"):  # train-fast --init-style: which styles started from which
         info["init_styles"] = meta["init_styles"]
     if meta.get("train_styles"):  # train-fast --train-styles: only these styles' rows were trained

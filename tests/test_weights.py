@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ def test_catalogue_files_exist_verify_and_load():
             assert key in info, key
         if r.specialist:  # a style's own network: one style of the gallery, with its benchmark figures
             assert len(info["styles"]) == 1 and W.find_style(info["styles"][0]).specialist == r.id
-            assert info["metrics"]["style_distance"] and info["history"], r.id
+            assert info["metrics"]["style_distance"] and (info.get("rounds") or info.get("history")), r.id
     net = W.load_fast_model()
     assert net.num_styles == len(net.style_names) >= 6
     y = stylize_fast(net, synthetic_image(37, 53), W.style_vector("starry_night"))
@@ -127,6 +128,29 @@ def test_package_checkpoint_round_trip(tmp_path):
     again = W.fast_model_from_file(rec.path)
     for k, v in net.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v.half().float())
+
+
+def test_packaged_networks_keep_their_training_lineage(tmp_path):
+    """A network continued from a shipped file (``--init``) records every round before it, also the rounds
+    that shipped file inherited, with the steps and seconds summed."""
+    net = TransformerNet(1, width=(4, 8, 8), blocks=1)
+
+    def package(name: str, step: int, seconds: float, init: Path | None) -> W.ModelRecord:
+        meta = {"kind": "fast", "styles": ["s"], "config": net.config, "command": f"train {name}", "machine": "m",
+                "init_meta": W.training_record(init)}
+        ck = save_checkpoint(tmp_path / f"{name}.ck.safetensors", net, None, step, meta=meta,
+                             extra={"seconds": seconds})
+        return W.package_fast_checkpoint(ck, tmp_path / f"{name}.safetensors", model_id=name, register=False)
+
+    first = package("first", 5, 10.0, None)
+    assert "rounds" not in first.metadata and first.metadata["steps"] == 5      # one round: its own fields
+    second = package("second", 7, 20.0, first.path)
+    third = package("third", 11, 40.0, second.path)
+    _, info = W.read_weights_file(third.path)
+    assert [(r["command"], r["steps"], r["seconds"]) for r in info["rounds"]] == [
+        ("train third", 11, 40.0), ("train second", 7, 20.0), ("train first", 5, 10.0)]
+    assert (info["total_steps"], info["total_seconds"]) == (23, 70.0)
+    assert third.metadata["rounds"] == info["rounds"] and third.metadata["total_steps"] == 23  # the catalogue's
 
 
 def _gallery_with_stroke_scales(monkeypatch, scales) -> W.ModelRecord:

@@ -7,9 +7,10 @@ The run folder holds ``checkpoint.safetensors`` (a one-style ``train-fast`` chec
 ``bench.json`` (``stylekit bench fast --styles STYLE ... --json``, on the held-out photos); the
 checkpoint may also be an already packaged fp16 file (what next_gpu_session.sh brings back). Writes
 ``stylekit/models/fast_<style>.safetensors`` (fp16) and its catalogue record: ``"specialist": true``,
-the stroke scale and its selection table, the benchmark's figures and the training history (each
-``--init`` run's command). From then on the style runs alone on this network (CLI, demo, export, bench);
-blends still run on the gallery (``stylekit.weights.fast_model_for``).
+the stroke scale and its selection table, the benchmark's figures and the training lineage (``rounds``:
+each ``--init`` run's command, steps, seconds and machine, written by ``package_fast_checkpoint``). From
+then on the style runs alone on this network (CLI, demo, export, bench); blends still run on the gallery
+(``stylekit.weights.fast_model_for``).
 """
 from __future__ import annotations
 
@@ -24,15 +25,6 @@ sys.path.insert(0, str(REPO))
 from stylekit import weights as W  # noqa: E402
 from stylekit.training import read_checkpoint  # noqa: E402
 from stylekit.weights import MODELS_DIR, find_style, package_fast_checkpoint, read_weights_file  # noqa: E402
-
-
-def history(meta: dict) -> list[str]:
-    """The commands of the run and of every run it started from (``--init``), oldest last."""
-    out, m = [], meta
-    while isinstance(m, dict) and m.get("command"):
-        out.append(m["command"])
-        m = m.get("init_meta")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     mid = f"fast_{style}"
     out = MODELS_DIR / f"{mid}.safetensors"
     extra = {"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
-             "metrics": metrics, "init": meta.get("init"), "history": history(meta),
+             "metrics": metrics, "init": meta.get("init"),
              "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
                                f"(docs/training/specialist.sh); {steps} steps in the last run"}
     if ck is not None:
@@ -89,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shipped {rec.path.relative_to(REPO)} ({rec.path.stat().st_size / 1e6:.1f} MB) as {mid!r}: "
           f"S(out) {metrics['style_distance'][style]} (goal {0.4 * bench['s_content']:.3f}), "
           f"C {metrics['content_distance_on_gatys_photo'][style]} (limit {1.5 * bench['c_gatys']:.3f}), "
-          f"stroke scale {ss:g}")
+          f"stroke scale {ss:g}; {len(rec.metadata.get('rounds') or [1])} training rounds, "
+          f"{rec.metadata.get('total_steps', steps)} steps")
     return 0
 
 
