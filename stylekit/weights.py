@@ -374,6 +374,15 @@ def training_rounds(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def lineage(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A record's lineage fields: ``rounds`` with ``total_steps`` and ``total_seconds``, or nothing for a
+    model of one round (its own ``steps`` and ``seconds`` say it all)."""
+    if len(rounds) < 2:
+        return {}
+    return {"rounds": [dict(r) for r in rounds], "total_steps": sum(int(r.get("steps") or 0) for r in rounds),
+            "total_seconds": round(sum(float(r.get("seconds") or 0.0) for r in rounds), 1)}
+
+
 def fast_model_from_file(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Build a :class:`~stylekit.feedforward.TransformerNet` from a weights file (fp32, eval mode).
 
@@ -462,11 +471,7 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
             "final_losses": ck.extra.get("losses"), "machine": meta.get("machine"),
             "train_config": ck.extra.get("config"), "dtype": "float16"}
     # the training lineage: this run and every --init run before it (steps and seconds per round, and summed)
-    rounds = training_rounds({**meta, "steps": info["steps"], "seconds": info["seconds"]})
-    if len(rounds) > 1:
-        info["rounds"] = rounds
-        info["total_steps"] = sum(int(r.get("steps") or 0) for r in rounds)
-        info["total_seconds"] = round(sum(float(r.get("seconds") or 0.0) for r in rounds), 1)
+    info |= lineage(training_rounds({**meta, "steps": info["steps"], "seconds": info["seconds"]}))
     if meta.get("init_styles"):  # train-fast --init-style: which styles started from which
         info["init_styles"] = meta["init_styles"]
     if meta.get("train_styles"):  # train-fast --train-styles: only these styles' rows were trained

@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     if "format" in info:  # a train-fast checkpoint (a CPU run)
         ck = read_checkpoint(ck_path)
         meta, steps = dict(ck.meta), ck.step
-        rounds = W.training_rounds({**meta, "init_meta": init_record(meta), "steps": steps,
-                                    "seconds": round(float(ck.extra.get("seconds", 0.0)), 1)})
-    else:  # already packaged (fp16, what next_gpu_session.sh brings back from the GPU)
-        ck, meta, steps = None, info, int(info.get("steps", 0))
+        extra = W.lineage(W.training_rounds({**meta, "init_meta": init_record(meta), "steps": steps,
+                                             "seconds": round(float(ck.extra.get("seconds", 0.0)), 1)}))
+    else:  # already packaged (fp16, what next_gpu_session.sh brings back from the GPU): it has its rounds
+        ck, meta, steps, extra = None, info, int(info.get("steps", 0)), {}
     names = list(meta.get("styles", []))
     if len(names) != 1:
         raise SystemExit(f"{ck_path} holds {len(names)} styles; a specialist holds one")
@@ -82,13 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                  "s_out": {c: round(v["s_out"], 4) for c, v in select["table"][style].items()}}
     mid = f"fast_{style}"
     out = MODELS_DIR / f"{mid}.safetensors"
-    extra = {} if ck is None or len(rounds) < 2 else {  # a packaged file carries its own rounds
-        "rounds": rounds, "total_steps": sum(int(r.get("steps") or 0) for r in rounds),
-        "total_seconds": round(sum(float(r.get("seconds") or 0.0) for r in rounds), 1)}
     extra |= {"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
-             "metrics": metrics, "init": meta.get("init"),
-             "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
-                               f"(docs/training/specialist.sh); {steps} steps in the last run"}
+              "metrics": metrics, "init": meta.get("init"),
+              "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
+                                f"(docs/training/specialist.sh); {steps} steps in the last run"}
     if ck is not None:
         rec = package_fast_checkpoint(ck_path, out, model_id=mid, style_images=[f"styles/{style}.jpg"], extra=extra)
     else:  # the packaged file with the new metadata
