@@ -374,6 +374,22 @@ def training_rounds(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _current_init_record(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's ``--init`` record, re-read from the init file where that file still holds the same
+    run's record (same command and steps) and has since gained its lineage (``rounds`` written into a
+    shipped file after the run started), so a continued network keeps every round before it."""
+    rec, init = dict(meta.get("init_meta") or {}), meta.get("init")
+    if init:
+        path = Path(init) if Path(init).is_file() else MODELS_DIR.parents[1] / init
+        try:
+            now = training_record(path) if path.is_file() else {}
+        except WeightsError:
+            now = {}
+        if now.get("rounds") and (now.get("command"), now.get("steps")) == (rec.get("command"), rec.get("steps")):
+            return now
+    return rec
+
+
 def lineage(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A record's lineage fields: ``rounds`` with ``total_steps`` and ``total_seconds``, or nothing for a
     model of one round (its own ``steps`` and ``seconds`` say it all)."""
@@ -471,7 +487,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
             "final_losses": ck.extra.get("losses"), "machine": meta.get("machine"),
             "train_config": ck.extra.get("config"), "dtype": "float16"}
     # the training lineage: this run and every --init run before it (steps and seconds per round, and summed)
-    info |= lineage(training_rounds({**meta, "steps": info["steps"], "seconds": info["seconds"]}))
+    info |= lineage(training_rounds({**meta, "init_meta": _current_init_record(meta), "steps": info["steps"],
+                                     "seconds": info["seconds"]}))
     if meta.get("init_styles"):  # train-fast --init-style: which styles started from which
         info["init_styles"] = meta["init_styles"]
     if meta.get("train_styles"):  # train-fast --train-styles: only these styles' rows were trained

@@ -27,19 +27,6 @@ from stylekit.training import read_checkpoint  # noqa: E402
 from stylekit.weights import MODELS_DIR, find_style, package_fast_checkpoint, read_weights_file  # noqa: E402
 
 
-def init_record(meta: dict) -> dict:
-    """The checkpoint's ``--init`` record, re-read from the init file where that file still holds the same
-    run's record (same command and steps) and has since gained its lineage (``rounds``, e.g. written into a
-    shipped file after the run started): a continued network keeps every round before it."""
-    rec, init = dict(meta.get("init_meta") or {}), meta.get("init")
-    path = REPO / init if init else None
-    if path is not None and path.is_file():
-        now = W.training_record(path)
-        if now.get("rounds") and (now.get("command"), now.get("steps")) == (rec.get("command"), rec.get("steps")):
-            return now
-    return rec
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="the specialist run's folder")
@@ -50,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if "format" in info:  # a train-fast checkpoint (a CPU run)
         ck = read_checkpoint(ck_path)
         meta, steps = dict(ck.meta), ck.step
-        extra = W.lineage(W.training_rounds({**meta, "init_meta": init_record(meta), "steps": steps,
-                                             "seconds": round(float(ck.extra.get("seconds", 0.0)), 1)}))
     else:  # already packaged (fp16, what next_gpu_session.sh brings back from the GPU): it has its rounds
-        ck, meta, steps, extra = None, info, int(info.get("steps", 0)), {}
+        ck, meta, steps = None, info, int(info.get("steps", 0))
     names = list(meta.get("styles", []))
     if len(names) != 1:
         raise SystemExit(f"{ck_path} holds {len(names)} styles; a specialist holds one")
@@ -82,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                  "s_out": {c: round(v["s_out"], 4) for c, v in select["table"][style].items()}}
     mid = f"fast_{style}"
     out = MODELS_DIR / f"{mid}.safetensors"
-    extra |= {"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
-              "metrics": metrics, "init": meta.get("init"),
-              "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
-                                f"(docs/training/specialist.sh); {steps} steps in the last run"}
+    extra = {"specialist": True, "stroke_scales": {style: ss}, "stroke_scale_selection": selection,
+             "metrics": metrics, "init": meta.get("init"),
+             "note": a.note or f"{style}'s own network: the shipped gallery fine-tuned on this style alone "
+                               f"(docs/training/specialist.sh); {steps} steps in the last run"}
     if ck is not None:
         rec = package_fast_checkpoint(ck_path, out, model_id=mid, style_images=[f"styles/{style}.jpg"], extra=extra)
     else:  # the packaged file with the new metadata
