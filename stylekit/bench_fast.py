@@ -63,6 +63,9 @@ def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: to
     return out, t
 
 
+DOCS_SHEET = "docs/fast_contact_sheet.png"  # the shipped gallery's contact sheet, linked from the README
+
+
 def _sheet(rows: list[list[torch.Tensor]], labels: list[str], height: int = 200):
     from PIL import Image, ImageDraw
 
@@ -175,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "held-out ones) and print the choice; no Gatys, no contact sheet")
     p.add_argument("--write-catalogue", action="store_true",
                    help="with --select-stroke-scale: store the choice in the model's catalogue record")
-    p.add_argument("--sheet", default="docs/fast_contact_sheet.png", help="contact sheet PNG to write ('' = none)")
+    p.add_argument("--sheet", default=None,
+                   help=f"contact sheet PNG to write ('' = none); default {DOCS_SHEET} when the run is the shipped "
+                        "catalogue as it ships (no --weights-file, --model, --styles or --stroke-scale), else none")
     p.add_argument("--json", default=None, help="also write the table as JSON here")
     p.add_argument("--repeat", type=int, default=3, help="timing repetitions (median)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -216,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = [e for e in entries if any(w == e[0] or w in e[0] for w in want)]
     if a.select_stroke_scale:
         return _select_stroke_scale(a, model, entries)
+    if a.sheet is None:  # a partial or experimental run must not overwrite the docs' sheet of the shipped gallery
+        as_shipped = not (a.weights_file or a.model or a.styles or a.stroke_scale is not None)
+        a.sheet = DOCS_SHEET if as_shipped else ""
     model_of = {s.name: s.model for s in styles}
     nets = {n: model if model is not None else load_fast_model(model_of[n]) for n, _, _ in entries}
     from .training import held_out_sample

@@ -235,3 +235,25 @@ def test_bench_selects_stroke_scales_on_training_photos_and_stores_them(monkeypa
     assert set(sel["s_out"]["klimt_the_kiss"]) == {"0.9", "1"}
     with pytest.raises(ParameterError, match="write-catalogue"):
         bench(["--write-catalogue"])
+
+
+def test_a_partial_bench_leaves_the_docs_contact_sheet_alone(monkeypatch, tmp_path, capsys):
+    """``stylekit bench fast --styles ...`` (or ``--weights-file``, ``--model``, ``--stroke-scale``) is an
+    experiment: by default it writes no contact sheet, so the docs' sheet of the shipped gallery stays as
+    the full run left it; ``--sheet PATH`` still writes one where asked."""
+    from stylekit.bench_fast import DOCS_SHEET, main as bench
+    from stylekit.images import save_image
+
+    data = tmp_path / "data" / "content"
+    data.mkdir(parents=True)
+    for i in range(10):
+        save_image(synthetic_image(40, 56, seed=i, kind="content"), data / f"p{i:02d}.png")
+    monkeypatch.chdir(tmp_path)   # a default sheet path would land under tmp_path
+    args = ["--styles", "the_kiss", "--photos", "1", "--gatys-photos", "0", "--repeat", "1", "--data",
+            str(tmp_path / "data")]
+    assert bench(args) == 0
+    assert "contact sheet:" not in capsys.readouterr().out
+    assert not (tmp_path / DOCS_SHEET).exists()
+    assert bench(args + ["--sheet", "mine.png"]) == 0
+    assert "contact sheet: mine.png" in capsys.readouterr().out
+    assert (tmp_path / "mine.png").stat().st_size > 0
