@@ -34,6 +34,7 @@ from .cli import finite_float
 
 DEFAULT_DATA = "../shared/data"
 SIZE = 512
+DOCS_SHEET = "docs/fast_contact_sheet.png"  # the shipped gallery's contact sheet, linked from the README
 #: --select-stroke-scale: a larger candidate whose mean S(out) is within this of the best one is preferred
 #: (it costs 1/S^2 less work)
 SELECT_TIE = 0.005
@@ -61,9 +62,6 @@ def _gatys(cache: Path | None, cp: Path, style_name: str, c: torch.Tensor, s: to
         png.with_suffix(".txt").write_text(f"{t:.1f}")
     print(f"  gatys {cp.name} x {style_name}: {t:.0f} s", flush=True)
     return out, t
-
-
-DOCS_SHEET = "docs/fast_contact_sheet.png"  # the shipped gallery's contact sheet, linked from the README
 
 
 def _sheet(rows: list[list[torch.Tensor]], labels: list[str], height: int = 200):
