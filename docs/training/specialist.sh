@@ -16,7 +16,8 @@
 # auto), THREADS (default 2), TRAIN_ONLY=1 (no stroke-scale choice and no benchmark: next_gpu_session.sh
 # trains on the GPU and measures on the CPU afterwards), MEASURE_ONLY=1 (the choice and the benchmark only,
 # of the checkpoint already in the run's folder, e.g. a GPU-trained file), INIT (the network it starts from,
-# default the shipped gallery; a style's shipped own network continues that one).
+# default the shipped gallery; a style's shipped own network continues that one), EXTRA (more train-fast options,
+# after the recipe's, so they override it: e.g. EXTRA="--content-weight 0.5", session 34).
 set -euo pipefail
 STYLE=${1:?style file stem, e.g. vangogh_starry_night}; MIN=${2:-110}
 PY=${PY:-.venv/bin/python}; DATA=${DATA:-../shared/data}; OUT=${RUNS:-runs}/specialist_$STYLE; THREADS=${THREADS:-2}
@@ -27,7 +28,7 @@ IMG=$DATA/style/$STYLE.jpg
   --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-loss gram+meanstd --style-tiles 3 --style-weight 25 \
   --content-weight 1 --tv-weight 10 --range-weight 50 --steps 100000 --batch-size 4 --crop 256 --load-size 360 \
   --style-size 512 --lr 1e-4 --lr-final 0.1 --decay-start 0.5 --threads "$THREADS" --bf16 auto --log-every 10 \
-  --preview-every 100 --checkpoint-every 5 --time-budget "${BUDGET:-$MIN}" --schedule-minutes "$MIN" --seed 28
+  --preview-every 100 --checkpoint-every 5 --time-budget "${BUDGET:-$MIN}" --schedule-minutes "$MIN" --seed 28 ${EXTRA:-}
 [ -n "${TRAIN_ONLY:-}" ] && exit 0
 $PY -m stylekit bench fast --weights-file "$OUT/checkpoint.safetensors" --select-stroke-scale 0.8,0.9,1 --photos 6 \
   --threads "$THREADS" --data "$DATA" --json "$OUT/stroke_scale.json"
