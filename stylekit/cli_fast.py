@@ -374,16 +374,21 @@ def load_teacher(path: str, names: Sequence[str]) -> tuple[TransformerNet, list[
 
 def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
              calibration_photos: int = 16, start_from: Mapping[str, str] | None = None) -> None:
-    """Load ``--init`` weights into ``net``: the same architecture, or an instance-norm net into a
-    ``norm="down-only"`` one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on
-    ``calibration_photos`` center crops of evenly spaced training photos)."""
-    from .feedforward import to_down_only
+    """Load ``--init`` weights into ``net``: the same architecture (or fewer residual blocks, see
+    :func:`~stylekit.feedforward.grow_blocks_state`), or an instance-norm net into a ``norm="down-only"``
+    one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on ``calibration_photos``
+    center crops of evenly spaced training photos)."""
+    from .feedforward import grow_blocks_state, to_down_only
     from .training import center_crops, load_model_state
     from .weights import fast_model_from_file
 
     where = f"--init '{init_path}'"
     init = fast_model_from_file(init_path)
     state = init_state_for_styles(init, names, where, start_from)
+    if init.blocks < net.blocks and tuple(init.width) == tuple(net.width):  # grown: the new blocks start as identities
+        state = grow_blocks_state(net, state, init.blocks)
+        print(f"{where}: {init.blocks} residual blocks -> {net.blocks} (the new ones start as the identity)",
+              file=sys.stderr)
     if init.negative_slope != net.negative_slope:  # same parameters, another activation: a fine-tune adapts
         print(f"{where}: ReLU negative slope {init.negative_slope:g} -> {net.negative_slope:g}", file=sys.stderr)
     if init.norm == net.norm:

@@ -255,6 +255,22 @@ def train_only_style_rows(model: TransformerNet, rows: Sequence[int]) -> int:
     return n
 
 
+def grow_blocks_state(model: TransformerNet, state: Mapping[str, torch.Tensor], have: int) -> dict[str, torch.Tensor]:
+    """``state`` of a net with ``have`` residual blocks, completed for ``model``, which has more: the
+    blocks it lacks come after the existing ones, with ``model``'s fresh convolutions and a zero
+    (gamma, beta) in their second norm, so each starts as the identity and the grown net stylizes exactly
+    as the smaller one (zero-initialised residual branches; the gamma gets gradients from the first step).
+    More receptive field and capacity at 1/4 resolution for a fine-tune (docs/training.md, session 34)."""
+    if not 0 < have < model.blocks:
+        raise ParameterError(f"can grow a net of 1..{model.blocks - 1} residual blocks into {model.blocks}, not {have}")
+    out = dict(state)
+    for k, v in model.state_dict().items():
+        if not k.startswith("res.") or int(k.split(".")[1]) < have:
+            continue
+        out[k] = torch.zeros_like(v) if k.endswith((".c2.norm.gamma", ".c2.norm.beta")) else v.clone()
+    return out
+
+
 def one_hot(index: int, num_styles: int) -> torch.Tensor:
     if not 0 <= index < num_styles:
         raise ParameterError(f"style index {index} out of range 0..{num_styles - 1}")

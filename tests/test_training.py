@@ -534,6 +534,43 @@ def test_train_fast_converts_an_instance_norm_init_into_a_down_only_net(tmp_path
     assert not (tmp_path / "c" / CHECKPOINT_NAME).exists()
 
 
+def test_init_grows_residual_blocks_that_start_as_the_identity(tmp_path, capsys):
+    """``train-fast --blocks 3 --init <1-block net>``: the two new blocks start as the identity (the grown net
+    stylizes bit-for-bit as the smaller one), train, and the file records 3 blocks; a net with more blocks
+    than ``--blocks`` is refused with a one-line error (session 34)."""
+    from stylekit.cli import main
+    from stylekit.feedforward import grow_blocks_state
+    from stylekit.training import load_model_state, read_checkpoint
+    from stylekit.weights import fast_model_from_file
+
+    torch.manual_seed(0)
+    small = TransformerNet(1, width=(4, 8, 8), blocks=1, norm="down-only", negative_slope=0.05).eval()
+    with torch.no_grad():
+        for p in small.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    big = TransformerNet(1, width=(4, 8, 8), blocks=3, norm="down-only", negative_slope=0.05).eval()
+    load_model_state(big, grow_blocks_state(big, small.state_dict(), 1))
+    x = synthetic_image(37, 45, 2, "content")
+    with torch.no_grad():
+        assert torch.equal(big(x), small(x))
+    with pytest.raises(ParameterError, match="grow"):
+        grow_blocks_state(big, small.state_dict(), 3)
+
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "2"]
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    first = tmp_path / "a" / CHECKPOINT_NAME
+    grown = [a if a != "1" or common[i - 1] != "--blocks" else "3" for i, a in enumerate(common)]
+    assert main(grown + ["--out", str(tmp_path / "b"), "--init", str(first)]) == 0
+    assert "1 residual blocks -> 3 (the new ones start as the identity)" in capsys.readouterr().err
+    net = fast_model_from_file(tmp_path / "b" / CHECKPOINT_NAME)
+    assert net.blocks == 3 and net.metadata["config"]["blocks"] == 3
+    trained = read_checkpoint(tmp_path / "b" / CHECKPOINT_NAME).model
+    assert trained["res.2.c2.norm.gamma"].abs().sum() > 0  # the zero-started gamma took gradients
+    assert main(common + ["--out", str(tmp_path / "c"), "--init", str(tmp_path / "b" / CHECKPOINT_NAME)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "does not match this model's architecture" in err[-1] and "Traceback" not in "".join(err)
+
+
 def test_train_fast_warns_of_a_down_only_net_from_scratch_without_the_dead_pixel_penalty(tmp_path, capsys):
     """Session 17: down-only from scratch died (every pixel left as the photo) unless --alive-weight was on."""
     from stylekit.cli import main
