@@ -533,7 +533,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="the losses see the output clamped to [0, 1] as users do (default), or raw (the "
                         "behaviour before session 13, which the GPU-trained gallery was trained with)")
     p.add_argument("--width", type=int, nargs=3, default=[32, 64, 128], metavar=("C1", "C2", "C3"))
-    p.add_argument("--blocks", type=int_range(0, 32), default=5)
+    p.add_argument("--blocks", type=int_range(0, 32), default=5,
+                   help="residual blocks; an --init net with fewer grows into this many, the new blocks "
+                        "starting as the identity")
     p.add_argument("--norm", choices=NORMS, default="instance",
                    help="instance: instance norm in every layer; down-only: only in the downsampling layers, "
                         "per-style affines after them (no statistics the net could steer: no 'droplet'); "

@@ -261,8 +261,8 @@ def grow_blocks_state(model: TransformerNet, state: Mapping[str, torch.Tensor], 
     (gamma, beta) in their second norm, so each starts as the identity and the grown net stylizes exactly
     as the smaller one (zero-initialised residual branches; the gamma gets gradients from the first step).
     More receptive field and capacity at 1/4 resolution for a fine-tune (docs/training.md, session 34)."""
-    if not 0 < have < model.blocks:
-        raise ParameterError(f"can grow a net of 1..{model.blocks - 1} residual blocks into {model.blocks}, not {have}")
+    if not 0 <= have < model.blocks:
+        raise ParameterError(f"can grow a net of 0..{model.blocks - 1} residual blocks into {model.blocks}, not {have}")
     out = dict(state)
     for k, v in model.state_dict().items():
         if not k.startswith("res.") or int(k.split(".")[1]) < have:
