@@ -385,7 +385,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
     where = f"--init '{init_path}'"
     init = fast_model_from_file(init_path)
     state = init_state_for_styles(init, names, where, start_from)
-    if init.blocks < net.blocks and tuple(init.width) == tuple(net.width):  # grown: the new blocks start as identities
+    if init.blocks < net.blocks:  # grown: the new blocks start as identities (other widths fail to load below)
         state = grow_blocks_state(net, state, init.blocks)
         print(f"{where}: {init.blocks} residual blocks -> {net.blocks} (the new ones start as the identity)",
               file=sys.stderr)
