@@ -39,7 +39,7 @@ import torch
 
 from .cli import add_bf16_arg, add_output_args, finite_float, int_range, register
 from .errors import ParameterError, TrainingStalled
-from .feedforward import NORMS, TransformerNet, dead_pixels, norm_input_peaks, output_feed_norm
+from .feedforward import CONTEXT_POOLS, NORMS, TransformerNet, dead_pixels, norm_input_peaks, output_feed_norm
 
 
 def _layers(s: str) -> list[str]:
@@ -375,10 +375,11 @@ def load_teacher(path: str, names: Sequence[str]) -> tuple[TransformerNet, list[
 def init_net(net, init_path: str, names: list[str], data, crop: int, device: torch.device,
              calibration_photos: int = 16, start_from: Mapping[str, str] | None = None) -> None:
     """Load ``--init`` weights into ``net``: the same architecture (or fewer residual blocks, see
-    :func:`~stylekit.feedforward.grow_blocks_state`), or an instance-norm net into a ``norm="down-only"``
+    :func:`~stylekit.feedforward.grow_blocks_state`; without the context branch ``net`` has, see
+    :func:`~stylekit.feedforward.grow_context_state`), or an instance-norm net into a ``norm="down-only"``
     one (converted by :func:`~stylekit.feedforward.to_down_only`, calibrated on ``calibration_photos``
     center crops of evenly spaced training photos)."""
-    from .feedforward import grow_blocks_state, to_down_only
+    from .feedforward import grow_blocks_state, grow_context_state, to_down_only
     from .training import center_crops, load_model_state
     from .weights import fast_model_from_file
 
@@ -389,6 +390,12 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
         state = grow_blocks_state(net, state, init.blocks)
         print(f"{where}: {init.blocks} residual blocks -> {net.blocks} (the new ones start as the identity)",
               file=sys.stderr)
+    if init.context and init.context != net.context:  # the same tensors would load, trained for another pooling
+        raise ParameterError(f"{where} has a context branch pooling {init.context}; start a --context "
+                             f"{init.context} network from it (this one: --context {net.context})")
+    if net.context and not init.context:  # grown: a context branch that starts as the identity
+        state = grow_context_state(net, state)
+        print(f"{where}: a context branch added (pooling {net.context}; it starts as the identity)", file=sys.stderr)
     if init.negative_slope != net.negative_slope:  # same parameters, another activation: a fine-tune adapts
         print(f"{where}: ReLU negative slope {init.negative_slope:g} -> {net.negative_slope:g}", file=sys.stderr)
     if init.norm == net.norm:
@@ -397,7 +404,7 @@ def init_net(net, init_path: str, names: list[str], data, crop: int, device: tor
     if (init.norm, net.norm) != ("instance", "down-only"):
         raise ParameterError(f"{where} has norm={init.norm!r}; it cannot start a norm={net.norm!r} network")
     src = TransformerNet(net.num_styles, net.width, net.blocks, net.residual, norm="instance",
-                         negative_slope=net.negative_slope)
+                         negative_slope=net.negative_slope, context=net.context)
     load_model_state(src, state, where)
     n = min(calibration_photos, len(data.train))
     photos = center_crops(data.train[::max(1, len(data.train) // n)][:n], n, crop)
@@ -429,7 +436,7 @@ def train_fast(a: argparse.Namespace) -> int:
               "returns the photo (it did within 100 steps in docs/training.md, session 17); add --alive-weight 100",
               file=sys.stderr)
     net = TransformerNet(len(styles), tuple(a.width), a.blocks, residual=not a.no_residual, norm=a.norm,
-                         negative_slope=a.leaky)
+                         negative_slope=a.leaky, context=a.context)
     teacher, teacher_styles = load_teacher(a.teacher, names) if a.teacher else (None, None)
     train_rows = name_rows(names, a.train_styles, lambda missing: f"--train-styles names {missing}, which are not "
                            f"among the --style images' names {names}") or None
@@ -536,6 +543,10 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", type=int_range(0, 32), default=5,
                    help="residual blocks; an --init net with fewer grows into this many, the new blocks "
                         "starting as the identity")
+    p.add_argument("--context", type=int, choices=CONTEXT_POOLS, default=0, metavar="POOL",
+                   help="add a context branch: the residual blocks' features average-pooled by POOL (2, 4 or 8), "
+                        "three conv layers there, upsampled and added back (a wider view for broad colour fields); "
+                        "an --init net without one grows it, starting as the identity; 0 = none")
     p.add_argument("--norm", choices=NORMS, default="instance",
                    help="instance: instance norm in every layer; down-only: only in the downsampling layers, "
                         "per-style affines after them (no statistics the net could steer: no 'droplet'); "

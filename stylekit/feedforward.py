@@ -95,15 +95,17 @@ NORMS = ("instance", "down-only")
 class ConvLayer(nn.Module):
     """Reflection pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv.
 
-    ``negative_slope`` > 0 makes the ReLU leaky (the slope of its negative side).
+    ``negative_slope`` > 0 makes the ReLU leaky (the slope of its negative side); ``pad="replicate"``
+    pads by repeating the border (a map of 1 pixel on a side cannot be reflected).
     """
 
     def __init__(self, cin: int, cout: int, k: int, num_styles: int, stride: int = 1, upsample: bool = False,
-                 norm: str | None = "instance", relu: bool = True, negative_slope: float = 0.0) -> None:
+                 norm: str | None = "instance", relu: bool = True, negative_slope: float = 0.0,
+                 pad: str = "reflect") -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
         self.upsample = upsample
-        self.pad = nn.ReflectionPad2d(k // 2)
+        self.pad = nn.ReplicationPad2d(k // 2) if pad == "replicate" else nn.ReflectionPad2d(k // 2)
         self.conv = nn.Conv2d(cin, cout, k, stride)
         self.norm = (ConditionalInstanceNorm(cout, num_styles) if norm == "instance"
                      else ConditionalAffine(cout, num_styles) if norm == "affine" else None)
@@ -130,6 +132,37 @@ class ResidualBlock(nn.Module):
         return x + self.c2(self.c1(x, w), w)
 
 
+class ContextBranch(nn.Module):
+    """A wide-context path beside the residual blocks (``TransformerNet(context=P)``): the 1/4-resolution
+    features average-pooled by ``P``, three 3×3 conv layers there, bilinear upsampling back, added to
+    the features. At ``P = 8`` its three convolutions see about 220 px of the input, where the residual
+    blocks see about 95: room for broad colour fields (docs/training.md, session 35). The last layer's
+    (gamma, beta) start at zero, so a new branch starts as the identity and a grown net stylizes exactly
+    as the one it grew from."""
+
+    def __init__(self, c: int, num_styles: int, pool: int, norm: str, negative_slope: float) -> None:
+        super().__init__()
+        self.pool = int(pool)
+        self.c1 = ConvLayer(c, c, 3, num_styles, norm=norm, negative_slope=negative_slope, pad="replicate")
+        self.c2 = ConvLayer(c, c, 3, num_styles, norm=norm, negative_slope=negative_slope, pad="replicate")
+        self.c3 = ConvLayer(c, c, 3, num_styles, norm=norm, relu=False, pad="replicate")
+        with torch.no_grad():
+            self.c3.norm.gamma.zero_()
+            self.c3.norm.beta.zero_()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        h, wd = x.shape[-2:]
+        p = self.pool  # replicate padding here (any size, no branch on it: the ONNX trace holds for every size)
+        g = F.avg_pool2d(F.pad(x, (0, (-wd) % p, 0, (-h) % p), mode="replicate"), p)
+        g = self.c3(self.c2(self.c1(g, w), w), w)
+        g = F.interpolate(g, scale_factor=float(p), mode="bilinear", align_corners=False)
+        return x + g[..., :h, :wd]
+
+
+#: pooling factors ``TransformerNet(context=...)`` accepts (0: no context branch)
+CONTEXT_POOLS = (0, 2, 4, 8)
+
+
 class TransformerNet(nn.Module):
     """Johnson et al.'s image transformation network with conditional instance norm.
 
@@ -137,11 +170,13 @@ class TransformerNet(nn.Module):
     ``norm``: ``"instance"`` (every layer) or ``"down-only"`` (instance norm in the downsampling layers,
     :class:`ConditionalAffine` in the residual and upsampling layers); ``negative_slope``: 0 for ReLU,
     in (0, 1) for leaky ReLUs (a pixel where every ReLU before the output layer is off gets no gradient
-    through them, see :func:`dead_fraction`; a leaky ReLU keeps a small one).
+    through them, see :func:`dead_fraction`; a leaky ReLU keeps a small one); ``context``: 0, or the
+    pooling factor of a :class:`ContextBranch` after the residual blocks.
     """
 
     def __init__(self, num_styles: int = 1, width: Sequence[int] = (32, 64, 128), blocks: int = 5,
-                 residual: bool = True, norm: str = "instance", negative_slope: float = 0.0) -> None:
+                 residual: bool = True, norm: str = "instance", negative_slope: float = 0.0,
+                 context: int = 0) -> None:
         super().__init__()
         if num_styles < 1:
             raise ParameterError(f"num_styles must be >= 1, got {num_styles}")
@@ -153,7 +188,10 @@ class TransformerNet(nn.Module):
             raise ParameterError(f"negative_slope must be a number in [0, 1), got {negative_slope!r}") from None
         if not 0.0 <= slope < 1.0:  # also rejects NaN
             raise ParameterError(f"negative_slope must be in [0, 1), got {negative_slope!r}")
+        if context not in CONTEXT_POOLS:
+            raise ParameterError(f"context must be one of {', '.join(map(str, CONTEXT_POOLS))}, got {context!r}")
         self.norm = norm
+        self.context = int(context)
         self.negative_slope = slope
         late = "instance" if norm == "instance" else "affine"
         w1, w2, w3 = (int(c) for c in width)
@@ -167,6 +205,8 @@ class TransformerNet(nn.Module):
                                    ConvLayer(w1, w2, 3, s, stride=2, negative_slope=ns),
                                    ConvLayer(w2, w3, 3, s, stride=2, negative_slope=ns)])
         self.res = nn.ModuleList([ResidualBlock(w3, s, late, ns) for _ in range(self.blocks)])
+        if self.context:
+            self.ctx = ContextBranch(w3, s, self.context, late, ns)
         self.up = nn.ModuleList([ConvLayer(w3, w2, 3, s, upsample=True, norm=late, negative_slope=ns),
                                  ConvLayer(w2, w1, 3, s, upsample=True, norm=late, negative_slope=ns),
                                  ConvLayer(w1, 3, 9, s, norm=None, relu=False)])
@@ -186,6 +226,8 @@ class TransformerNet(nn.Module):
             cfg["norm"] = self.norm
         if self.negative_slope:
             cfg["negative_slope"] = self.negative_slope
+        if self.context:
+            cfg["context"] = self.context
         return cfg
 
     @classmethod
@@ -193,7 +235,7 @@ class TransformerNet(nn.Module):
         if cfg.get("arch", ARCH) != ARCH:
             raise ParameterError(f"unknown feed-forward architecture {cfg.get('arch')!r} (expected {ARCH})")
         return cls(int(cfg["num_styles"]), tuple(cfg["width"]), int(cfg["blocks"]), bool(cfg.get("residual", False)),
-                   str(cfg.get("norm", "instance")), cfg.get("negative_slope", 0.0))
+                   str(cfg.get("norm", "instance")), cfg.get("negative_slope", 0.0), cfg.get("context", 0))
 
     def style_matrix(self, style_weights: torch.Tensor | Sequence[float] | None, batch: int,
                      device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -228,6 +270,8 @@ class TransformerNet(nn.Module):
             x = layer(x, w)
         for blk in self.res:
             x = blk(x, w)
+        if self.context:
+            x = self.ctx(x, w)
         for layer in self.up:
             x = layer(x, w)
         x = x[..., :h, :wd]
@@ -268,6 +312,18 @@ def grow_blocks_state(model: TransformerNet, state: Mapping[str, torch.Tensor], 
         if not k.startswith("res.") or int(k.split(".")[1]) < have:
             continue
         out[k] = torch.zeros_like(v) if k.endswith((".c2.norm.gamma", ".c2.norm.beta")) else v.clone()
+    return out
+
+
+def grow_context_state(model: TransformerNet, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` of a net without a context branch, completed with ``model``'s fresh :class:`ContextBranch`
+    (whose last (gamma, beta) are zero, so the grown net starts exactly as the one without)."""
+    if not model.context:
+        raise ParameterError("this network has no context branch to grow")
+    out = dict(state)
+    for k, v in model.state_dict().items():
+        if k.startswith("ctx."):
+            out[k] = v.clone()
     return out
 
 
@@ -367,7 +423,7 @@ def to_down_only(model: TransformerNet, photos: torch.Tensor) -> TransformerNet:
         raise ParameterError("calibration photos must be a non-empty (N, 3, H, W) batch")
     dev = next(model.parameters()).device
     out = TransformerNet(model.num_styles, model.width, model.blocks, model.residual, norm="down-only",
-                          negative_slope=model.negative_slope)
+                         negative_slope=model.negative_slope, context=model.context)
     out.load_state_dict(model.state_dict())  # same names and shapes; the affines' gamma/beta are rewritten
     out = out.to(dev).float().eval()
     style = 0

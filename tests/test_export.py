@@ -193,6 +193,24 @@ def test_fast_leaky_net_exports_with_parity(tmp_path):
     assert len(list(tmp_path.glob("*.fast.fp32.onnx"))) == 2
 
 
+def test_fast_context_net_exports_with_parity_at_every_size(tmp_path):
+    """A net with a context branch (``context=8``, session 35) exports once and matches PyTorch at odd,
+    tiny and large sizes: its padding is traced, not baked in at the export's size."""
+    from stylekit.feedforward import TransformerNet
+
+    torch.manual_seed(9)
+    net = TransformerNet(2, width=(8, 8, 16), blocks=1, norm="down-only", negative_slope=0.05, context=8).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    runner = runtime.get_fast_runner(net=net, style_names=["a", "b"], variant="fp32", device="cpu", onnx_dir=tmp_path)
+    assert runner.backend == "onnx"
+    for i, (h, w) in enumerate(ODD_SIZES + [(97, 131), (300, 517)]):
+        x = _img(h, w, 20 + i)
+        got, want = runner.stylize(x, [0.3, 0.7]), stylize_fast(net, x, [0.3, 0.7])
+        assert got.shape == x.shape and (got - want).abs().max().item() <= 1e-3, (h, w)
+
+
 def test_fast_runner_matches_stylize_fast_controls(fast_net, fast_runner):
     x = _img(37, 41, 11)
     for kw in ({"strength": 0.4}, {"preserve_color": True}, {"strength": 0.7, "preserve_color": "luminance"}):

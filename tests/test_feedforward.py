@@ -122,6 +122,39 @@ def test_config_round_trip():
     assert set(again.state_dict()) == set(net.state_dict())
 
 
+@pytest.mark.parametrize("norm", ["instance", "down-only"])
+def test_context_branch_keeps_the_size_starts_as_the_identity_and_trains(norm):
+    """``context=8``: a wide-context branch after the residual blocks (session 35). Odd and tiny sizes
+    keep their shape; a net grown from one without the branch stylizes bit-for-bit as that one; the
+    branch's zero-started last (gamma, beta) get gradients; the pooling round-trips through the config."""
+    from stylekit.feedforward import grow_context_state
+    from stylekit.training import load_model_state
+
+    torch.manual_seed(0)
+    plain = TransformerNet(2, width=(4, 8, 8), blocks=1, norm=norm, negative_slope=0.05).eval()
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    wide = TransformerNet(2, width=(4, 8, 8), blocks=1, norm=norm, negative_slope=0.05, context=8).eval()
+    load_model_state(wide, grow_context_state(wide, plain.state_dict()))
+    for hw in [(97, 131), (300, 517), (8, 9), (33, 257)]:
+        x = torch.rand(1, 3, *hw)
+        with torch.no_grad():
+            assert torch.equal(wide(x, [0.3, 0.7]), plain(x, [0.3, 0.7]))
+    x = torch.rand(2, 3, 70, 90)
+    wide.train()
+    wide(x, one_hot(1, 2)).square().mean().backward()
+    g = wide.ctx.c3.norm.gamma.grad
+    assert g[1].abs().sum() > 0 and g[0].abs().sum() == 0  # only the chosen style's row
+    again = TransformerNet.from_config(wide.config)
+    assert wide.config["context"] == 8 and again.context == 8 and "context" not in plain.config
+    assert set(again.state_dict()) == set(wide.state_dict())
+    with pytest.raises(ParameterError, match="context"):
+        TransformerNet(1, context=3)
+    with pytest.raises(ParameterError, match="no context branch"):
+        grow_context_state(plain, plain.state_dict())
+
+
 def test_droplet_score_sees_a_planted_droplet():
     """feedforward.droplet_score: low for a plain net, high when one pixel drives every channel."""
     from stylekit.feedforward import droplet_score, norm_input_peaks

@@ -571,6 +571,30 @@ def test_init_grows_residual_blocks_that_start_as_the_identity(tmp_path, capsys)
     assert "does not match this model's architecture" in err[-1] and "Traceback" not in "".join(err)
 
 
+def test_init_grows_a_context_branch_and_refuses_another_pooling(tmp_path, capsys):
+    """``train-fast --context 8 --init <net without>``: the branch is added as the identity and trains, the file
+    records the pooling and loads; a context-8 net cannot start a --context 4 one (same tensors, other
+    pooling) nor a net without the branch: one-line errors (session 35)."""
+    from stylekit.cli import main
+    from stylekit.training import read_checkpoint
+    from stylekit.weights import fast_model_from_file
+
+    common = _tiny_fast_cli(tmp_path) + ["--steps", "2"]
+    assert main(common + ["--out", str(tmp_path / "a")]) == 0
+    first = tmp_path / "a" / CHECKPOINT_NAME
+    assert main(common + ["--out", str(tmp_path / "b"), "--init", str(first), "--context", "8"]) == 0
+    assert "a context branch added (pooling 8; it starts as the identity)" in capsys.readouterr().err
+    grown = tmp_path / "b" / CHECKPOINT_NAME
+    net = fast_model_from_file(grown)
+    assert net.context == 8 and net.metadata["config"]["context"] == 8
+    assert read_checkpoint(grown).model["ctx.c3.norm.beta"].abs().sum() > 0  # the zero-started (gamma, beta) trained
+    for extra in (["--context", "4"], []):
+        assert main(common + ["--out", str(tmp_path / "c"), "--init", str(grown)] + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "has a context branch pooling 8; start a --context 8 network from it" in err[-1]
+        assert "Traceback" not in "".join(err)
+
+
 def test_train_fast_warns_of_a_down_only_net_from_scratch_without_the_dead_pixel_penalty(tmp_path, capsys):
     """Session 17: down-only from scratch died (every pixel left as the photo) unless --alive-weight was on."""
     from stylekit.cli import main
