@@ -481,7 +481,8 @@ def train_fast(a: argparse.Namespace) -> int:
                       threads=a.threads, checkpoint_every=a.checkpoint_every, preview_every=a.preview_every,
                       preview_count=a.preview_count, preview_size=a.crop, time_budget=a.time_budget, resume=a.resume,
                       schedule_minutes=a.schedule_minutes, grad_clip=a.grad_clip,
-                      lr_multipliers={".gamma": a.cin_lr_mult, ".beta": a.cin_lr_mult} if a.cin_lr_mult != 1 else {},
+                      lr_multipliers={**({"ctx.": a.context_lr_mult} if a.context_lr_mult != 1 else {}),
+                                      **({".gamma": a.cin_lr_mult, ".beta": a.cin_lr_mult} if a.cin_lr_mult != 1 else {})},
                       log_every=a.log_every, meta=meta, amp=use_bf16(a.bf16, device), channels_last=channels_last)
 
     def preview(model, val):
@@ -572,6 +573,9 @@ def _add_train_fast(sub: argparse._SubParsersAction) -> None:
                    help="plain Johnson output (default: output = input + network correction, started near identity)")
     p.add_argument("--cin-lr-mult", type=finite_float(0), default=1.0,
                    help="learning-rate factor of the per-style norm parameters (helps short multi-style runs)")
+    p.add_argument("--context-lr-mult", type=finite_float(0), default=1.0,
+                   help="learning-rate factor of the context branch's parameters (a branch grown onto an --init "
+                        "net starts at zero and would barely move at a fine-tune's learning rate)")
     p.add_argument("--grad-clip", type=finite_float(0), default=None, help="clip the gradient norm to this")
     p.add_argument("--lr", type=finite_float(1e-7, 1), default=1e-3)
     p.add_argument("--lr-final", type=finite_float(0, 1), default=0.1, help="final lr as a fraction of --lr")

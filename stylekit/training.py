@@ -243,7 +243,8 @@ class TrainConfig:
     time_budget: float | None = None  # minutes; stop cleanly (and save) after this
     schedule_minutes: float | None = None  # lr schedule progress = max(step/steps, elapsed/this); not bit-exact on resume
     resume: bool = False
-    lr_multipliers: dict[str, float] = field(default_factory=dict)  # {name suffix: factor}, e.g. {"gamma": 10}
+    # {parameter name suffix, or prefix when it ends in ".": factor}, e.g. {".gamma": 10, "ctx.": 10}; the first match wins
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # stored in the checkpoint (command line, styles...)
 
     def validate(self) -> None:
@@ -574,7 +575,8 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
     groups: dict[float, list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            mult = next((m for suf, m in cfg.lr_multipliers.items() if name.endswith(suf)), 1.0)
+            mult = next((m for k, m in cfg.lr_multipliers.items()
+                         if (name.startswith(k) if k.endswith(".") else name.endswith(k))), 1.0)
             groups.setdefault(float(mult), []).append(p)
     opt = torch.optim.Adam([{"params": ps, "lr_mult": m} for m, ps in groups.items()], lr=cfg.lr,
                            weight_decay=cfg.weight_decay)

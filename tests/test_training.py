@@ -573,8 +573,8 @@ def test_init_grows_residual_blocks_that_start_as_the_identity(tmp_path, capsys)
 
 def test_init_grows_a_context_branch_and_refuses_another_pooling(tmp_path, capsys):
     """``train-fast --context 8 --init <net without>``: the branch is added as the identity and trains, the file
-    records the pooling and loads; a context-8 net cannot start a --context 4 one (same tensors, other
-    pooling) nor a net without the branch: one-line errors (session 35)."""
+    records the pooling and loads, and ``--context-lr-mult`` speeds the branch up; a context-8 net cannot start
+    a --context 4 one (same tensors, other pooling) nor a net without the branch: one-line errors (session 35)."""
     from stylekit.cli import main
     from stylekit.training import read_checkpoint
     from stylekit.weights import fast_model_from_file
@@ -587,7 +587,11 @@ def test_init_grows_a_context_branch_and_refuses_another_pooling(tmp_path, capsy
     grown = tmp_path / "b" / CHECKPOINT_NAME
     net = fast_model_from_file(grown)
     assert net.context == 8 and net.metadata["config"]["context"] == 8
-    assert read_checkpoint(grown).model["ctx.c3.norm.beta"].abs().sum() > 0  # the zero-started (gamma, beta) trained
+    beta = read_checkpoint(grown).model["ctx.c3.norm.beta"].abs().max()
+    assert beta > 0  # the zero-started (gamma, beta) trained
+    assert main(common + ["--out", str(tmp_path / "d"), "--init", str(first), "--context", "8",
+                          "--context-lr-mult", "30"]) == 0  # Adam's first steps move each value by about the lr
+    assert read_checkpoint(tmp_path / "d" / CHECKPOINT_NAME).model["ctx.c3.norm.beta"].abs().max() > 10 * beta
     for extra in (["--context", "4"], []):
         assert main(common + ["--out", str(tmp_path / "c"), "--init", str(grown)] + extra) == 2
         err = capsys.readouterr().err.strip().splitlines()
