@@ -93,10 +93,11 @@ NORMS = ("instance", "down-only")
 
 
 class ConvLayer(nn.Module):
-    """Reflection pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv.
+    """Pad + conv (+ CIN or conditional affine + ReLU); ``upsample`` = nearest ×2 before the conv.
 
-    ``negative_slope`` > 0 makes the ReLU leaky (the slope of its negative side); ``pad="replicate"``
-    pads by repeating the border (a map of 1 pixel on a side cannot be reflected).
+    Reflection padding by default; ``pad="replicate"`` repeats the border instead (a map of 1 pixel on a
+    side cannot be reflected: the context branch's). ``negative_slope`` > 0 makes the ReLU leaky (the
+    slope of its negative side).
     """
 
     def __init__(self, cin: int, cout: int, k: int, num_styles: int, stride: int = 1, upsample: bool = False,
