@@ -580,7 +580,7 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
             groups.setdefault(float(mult), []).append(p)
     opt = torch.optim.Adam([{"params": ps, "lr_mult": m} for m, ps in groups.items()], lr=cfg.lr,
                            weight_decay=cfg.weight_decay)
-    step = 0
+    step, prev_seconds, meta = 0, 0.0, dict(cfg.meta)
     if cfg.resume and ckpt_path.exists():
         ck = read_checkpoint(ckpt_path)
         load_model_state(model, ck.model, f"checkpoint '{ckpt_path}'")
@@ -591,6 +591,11 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
                                  f"the same number (this run has {world})")
         _set_rng_state(ck.rng_tensors[rank], ck.rng_json[rank], sampler.generator)
         step = ck.step
+        prev_seconds = float(ck.extra.get("seconds", 0.0))
+        first = ck.meta.get("command")
+        if first and meta.get("command") and first != meta["command"]:
+            # the record keeps the run's first command line and lists the ones that continued it
+            meta.update(command=first, resumed_with=[*ck.meta.get("resumed_with", []), meta["command"]])
         if is_main:
             print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
     elif cfg.resume and is_main:
@@ -616,7 +621,7 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
         states = gather_rng()  # collective: every rank must call it
         if not is_main:
             return None
-        return save_checkpoint(ckpt_path, model, opt, stepnow, states, cfg.meta,
+        return save_checkpoint(ckpt_path, model, opt, stepnow, states, meta,
                                {"losses": dict(losses), "seconds": time.time() - t0 + prev_seconds,
                                 "world_size": world, "config": _config_json(cfg)})
 
@@ -630,9 +635,6 @@ def _train(model: nn.Module, loss_fn: LossFn, data: ImageFolder | CropSampler, c
         save_grid(img, out / f"preview_{stepnow:06d}.png", ncol=preview_ncol or len(val))
         save_grid(img, out / "preview_latest.png", ncol=preview_ncol or len(val))
 
-    prev_seconds = 0.0
-    if cfg.resume and ckpt_path.exists():
-        prev_seconds = float(read_checkpoint(ckpt_path).extra.get("seconds", 0.0))
     t0 = time.time()
     last_ckpt = time.time()
     losses: dict[str, float] = {}

@@ -354,7 +354,7 @@ def training_record(path: str | os.PathLike | None) -> dict[str, Any]:
     if "meta" in info:
         info = info["meta"]
     return {k: info.get(k) for k in ("command", "steps", "seconds", "machine", "final_losses", "val_losses",
-                                      "init_meta", "rounds") if info.get(k) is not None}
+                                      "init_meta", "rounds", "resumed_with") if info.get(k) is not None}
 
 
 def training_rounds(record: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -369,7 +369,8 @@ def training_rounds(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         if m is not record and isinstance(m.get("rounds"), list) and m["rounds"]:
             out.extend(dict(r) for r in m["rounds"])
             break
-        out.append({k: m.get(k) for k in ("command", "steps", "seconds", "machine")})
+        out.append({k: m.get(k) for k in ("command", "steps", "seconds", "machine")}
+                   | ({"resumed_with": list(m["resumed_with"])} if m.get("resumed_with") else {}))
         m = m.get("init_meta")
     return out
 
@@ -480,8 +481,8 @@ def package_fast_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLik
     info = {"kind": "fast", "id": model_id, "styles": names,
             "style_images": style_images or [f"styles/{n}.jpg" for n in names],
             "style_sources": meta.get("style_images"), "config": meta["config"],
-            "command": meta.get("command"), "data": meta.get("data"),
-            "train_images": meta.get("train_images"), "val_images": meta.get("val_images"),
+            "command": meta.get("command"), **({"resumed_with": meta["resumed_with"]} if meta.get("resumed_with") else {}),
+            "data": meta.get("data"), "train_images": meta.get("train_images"), "val_images": meta.get("val_images"),
             "val_files": meta.get("val_files"), "loss": meta.get("loss"),
             "steps": ck.step, "seconds": round(float(ck.extra.get("seconds", 0.0)), 1),
             "final_losses": ck.extra.get("losses"), "machine": meta.get("machine"),

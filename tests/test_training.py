@@ -231,6 +231,25 @@ def test_resume_continues_bit_for_bit(tmp_path, fast_loss):
         assert torch.equal(v, second.state_dict()[k]), k
 
 
+
+def test_a_resumed_run_keeps_its_first_command_line(tmp_path, fast_loss):
+    """The checkpoint's record names the command that started the run and lists the ones that resumed it."""
+    data = ImageFolder(_photo_folder(tmp_path / "photos"), load_size=40)
+    calls = {"n": 0}
+
+    def stop_after_2():
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    run = tmp_path / "run"
+    train(TransformerNet(2, **TINY), fast_loss, data, _config(run, meta={"command": "first"}),
+          cancel=stop_after_2, progress=False)
+    res = train(TransformerNet(2, **TINY), fast_loss, data,
+                _config(run, resume=True, meta={"command": "first --resume"}), progress=False)
+    assert res.finished
+    meta = read_checkpoint(run / CHECKPOINT_NAME).meta
+    assert meta["command"] == "first" and meta["resumed_with"] == ["first --resume"]
+
 def test_channels_last_training_is_the_same_training(tmp_path):
     """CPU runs keep their tensors channels-last (training.use_channels_last, a speed-up only): the loss and
     its gradients are those of the default layout (to float rounding), and a run in that layout writes an

@@ -23,7 +23,7 @@ export PY=${PY:-python3} DATA=gpu/data DEV=${DEV:-auto} THREADS=2 TRAIN_ONLY=1 R
 mkdir -p "$RUNS" logs
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee logs/gpu.txt
 $PY -c "import torch; print(torch.__version__, torch.cuda.is_available())" 2>&1 | tee -a logs/gpu.txt
-# the styles that missed the style goal in the latest `stylekit bench fast` (sessions 36's and 37's, docs/feedforward.md;
+# the styles that missed the style goal in the latest `stylekit bench fast` (sessions 36-38, docs/feedforward.md;
 # the string wallpaper met it in session 36: STYLES="... digitalart_ukui_string" trains it further)
 TODO=${STYLES:-"hokusai_great_wave_off_kanagawa kandinsky_composition_viii cartoon_openclipart_vangogh_room"}
 # the styles that train on the untiled style loss (--style-tiles 1): it moved the string wallpaper (session 35)
